@@ -1,0 +1,105 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "taskengine/task.hpp"
+#include "taskengine/worker_info.hpp"
+
+namespace taskengine {
+
+struct TaskFilter {
+  std::optional<TaskState> state;
+  std::optional<GroupId> task_group;
+  std::optional<WorkerId> worker_id;
+  int limit = 100;
+  bool newest_first = false;
+};
+
+// Delivers wake-ups to one worker: "something changed, look again". A
+// listener may deliver spurious wake-ups; it must never lose one for longer
+// than the worker's polling fallback.
+class WakeupListener {
+ public:
+  virtual ~WakeupListener() = default;
+  // Blocks until a wake-up arrives or `timeout` passes. Returns true on a
+  // wake-up. Safe to call from one thread at a time.
+  virtual bool wait(std::chrono::milliseconds timeout) = 0;
+  // Makes a blocked wait() return now (used for shutdown and local events).
+  virtual void interrupt() = 0;
+};
+
+// The one interface both backends implement and one conformance suite
+// tests. A Store object holds one connection; it is used from one thread at
+// a time (open one per thread).
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual std::string url() const = 0;
+  virtual std::string backend() const = 0;  // "sqlite" | "postgresql"
+
+  // Schema. install() creates or upgrades and is idempotent; uninstall()
+  // drops every table the engine owns.
+  virtual void install() = 0;
+  virtual void uninstall() = 0;
+  virtual int schema_version() = 0;  // 0 when not installed
+
+  // Dispatch: all specs in one transaction, ids in order. Validates every
+  // spec and every referenced id first; on any error nothing is written.
+  virtual std::vector<TaskId> dispatch(const std::vector<TaskSpec>& specs) = 0;
+
+  virtual std::optional<Task> get_task(TaskId id) = 0;
+  virtual std::vector<Task> list_tasks(const TaskFilter& filter) = 0;
+
+  // Cancel: a blocked or waiting task ends `canceled` at once; a running one
+  // becomes `canceling` and its worker is woken. Returns the new state.
+  // Throws NotFound for an unknown id; a finished task is left as it is.
+  virtual TaskState cancel_task(TaskId id) = 0;
+
+  virtual GroupId create_task_group(const std::string& description) = 0;
+  // Cancels every unfinished task of the group; returns how many.
+  virtual int cancel_task_group(GroupId id) = 0;
+
+  // Workers.
+  virtual WorkerId register_worker(const WorkerInfo& info) = 0;
+  // Records a heartbeat; returns false if the worker was declared lost (it
+  // must then stop and re-register).
+  virtual bool heartbeat(WorkerId id) = 0;
+  virtual void unregister_worker(WorkerId id) = 0;
+  virtual std::vector<WorkerInfo> list_workers(bool include_offline) = 0;
+
+  // Claims up to `limit` runnable tasks for `worker`, in priority then
+  // dispatch order, marking them running with a new attempt number.
+  virtual std::vector<Task> claim(const WorkerInfo& worker, int limit) = 0;
+
+  // Ends attempts, each fenced by its token. Returns, per
+  // completion, whether it was applied (false: stale attempt, ignored).
+  virtual std::vector<bool> complete(const std::vector<Completion>& completions) = 0;
+
+  // (id, fence) of this worker's tasks that were asked to cancel.
+  virtual std::vector<std::pair<TaskId, std::int64_t>> canceling_tasks(WorkerId worker) = 0;
+
+  // Declares workers silent for longer than `timeout` offline and ends or
+  // requeues their running tasks ("worker lost"). Returns how many tasks were
+  // recovered.
+  virtual int recover_lost_workers(std::chrono::milliseconds timeout) = 0;
+
+  // Requeues a running attempt without counting it against the retry policy
+  // (graceful shutdown).
+  virtual bool requeue(TaskId id, std::int64_t fence, const std::string& reason) = 0;
+
+  // Opens a listener that wakes when tasks are dispatched or canceled.
+  virtual std::unique_ptr<WakeupListener> listen() = 0;
+};
+
+// Opens a store by URL: sqlite:///abs/path.db, sqlite:///./rel.db,
+// postgresql://user@host:port/db (also postgres://). Throws InvalidUrl or
+// ConnectionError.
+std::unique_ptr<Store> open_store(const std::string& url);
+
+}  // namespace taskengine

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "taskengine/store.hpp"
+
+namespace taskengine {
+
+// Wake-ups between processes on one host, for the SQLite store, which has no
+// LISTEN/NOTIFY. Each listening worker binds a Unix datagram socket in a
+// directory that belongs to the database file; a dispatcher sends one byte
+// to every socket there after it commits. Delivery takes tens of
+// microseconds; a socket whose owner died is removed by the next sender.
+class LocalWakeup {
+ public:
+  explicit LocalWakeup(const std::string& database_path);
+  // Sends a wake-up to every listener. Never throws: a lost wake-up only
+  // costs latency, because workers also poll.
+  void notify() const;
+  std::unique_ptr<WakeupListener> listen() const;
+  const std::string& directory() const { return directory_; }
+
+ private:
+  std::string directory_;
+};
+
+}  // namespace taskengine

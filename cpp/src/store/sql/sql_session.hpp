@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "taskengine/store.hpp"
+
+namespace taskengine::sql {
+
+// A statement parameter or a column value. Booleans travel as integers
+// (both backends accept 0/1), JSON as text.
+using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
+
+Value null();
+template <typename T>
+Value optional_value(const std::optional<T>& v) {
+  return v ? Value(*v) : Value(std::monostate{});
+}
+
+class Row {
+ public:
+  explicit Row(std::vector<Value> values) : values_(std::move(values)) {}
+  bool is_null(std::size_t i) const;
+  std::int64_t integer(std::size_t i) const;
+  double real(std::size_t i) const;
+  std::string text(std::size_t i) const;
+  bool boolean(std::size_t i) const;  // 0/1 (SQLite) or t/f (PostgreSQL)
+  std::optional<std::int64_t> optional_integer(std::size_t i) const;
+  std::optional<double> optional_real(std::size_t i) const;
+  std::optional<std::string> optional_text(std::size_t i) const;
+  std::size_t size() const { return values_.size(); }
+
+ private:
+  std::vector<Value> values_;
+};
+
+using Rows = std::vector<Row>;
+using Params = std::vector<Value>;
+
+enum class Dialect { Sqlite, Postgres };
+
+// One database connection, as the shared SQL store sees it. Statements are
+// written once with PostgreSQL's $1..$n placeholders; the SQLite session
+// rewrites them to ?1..?n. Sessions cache prepared statements by text.
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual Dialect dialect() const = 0;
+  virtual std::string url() const = 0;
+
+  // `for_write` takes the write lock up front on SQLite (BEGIN IMMEDIATE)
+  // so two claimers never deadlock upgrading a read lock.
+  virtual void begin(bool for_write) = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+
+  virtual Rows query(const std::string& sql, const Params& params = {}) = 0;
+  virtual std::int64_t execute(const std::string& sql, const Params& params = {}) = 0;
+  // Runs a statement with no parameters and no result, outside the cache
+  // (schema changes).
+  virtual void execute_script(const std::string& sql) = 0;
+  virtual bool table_exists(const std::string& table) = 0;
+
+  // Wake-ups. On PostgreSQL notify() queues a NOTIFY inside the open
+  // transaction (delivered on commit); on SQLite it is sent after commit.
+  virtual void notify() = 0;
+  virtual std::unique_ptr<WakeupListener> listen() = 0;
+};
+
+// Commits on commit(), rolls back on scope exit otherwise: a failed call
+// leaves the store as it was.
+class Transaction {
+ public:
+  Transaction(Session& session, bool for_write);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+
+ private:
+  Session& session_;
+  bool open_ = true;
+};
+
+}  // namespace taskengine::sql

@@ -1,0 +1,628 @@
+#include "store/sql/sql_store.hpp"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include "scheduler/matching.hpp"
+#include "scheduler/resource_gate.hpp"
+#include "scheduler/retry.hpp"
+#include "store/schema.hpp"
+#include "taskengine/errors.hpp"
+
+namespace taskengine::sql {
+namespace {
+
+const std::string kTaskColumns =
+    "id, kind, name, payload, state, priority, created_at, not_before, started_at, finished_at, "
+    "resources, task_group_id, depends_on, allow_failure, requirements, retry_policy, attempt, "
+    "fence, timeout_seconds, unique_key, worker_id, worker_name, result, error, reason";
+
+Json parse_json(const std::optional<std::string>& text) {
+  if (!text || text->empty()) return nullptr;
+  return Json::parse(*text);
+}
+
+Task task_from_row(const Row& row) {
+  Task t;
+  t.id = row.integer(0);
+  t.kind = parse_task_kind(row.text(1));
+  t.name = row.text(2);
+  t.payload = parse_json(row.optional_text(3));
+  t.state = parse_task_state(row.text(4));
+  t.priority = static_cast<int>(row.integer(5));
+  t.created_at = row.integer(6);
+  t.not_before = row.optional_integer(7);
+  t.started_at = row.optional_integer(8);
+  t.finished_at = row.optional_integer(9);
+  Json resources = parse_json(row.optional_text(10));
+  t.exclusive_resources = resources.value("exclusive", std::vector<std::string>{});
+  t.shared_resources = resources.value("shared", std::vector<std::string>{});
+  t.task_group = row.optional_integer(11);
+  t.depends_on = parse_json(row.optional_text(12)).get<std::vector<TaskId>>();
+  t.allow_failure = row.boolean(13);
+  t.requirements = Requirements::from_json(parse_json(row.optional_text(14)));
+  t.retry = RetryPolicy::from_json(parse_json(row.optional_text(15)));
+  t.attempt = static_cast<int>(row.integer(16));
+  t.fence = row.integer(17);
+  t.timeout_seconds = row.optional_real(18);
+  t.unique_key = row.optional_text(19);
+  t.worker_id = row.optional_integer(20);
+  t.worker_name = row.optional_text(21);
+  t.result = parse_json(row.optional_text(22));
+  t.error = parse_json(row.optional_text(23));
+  t.reason = row.optional_text(24);
+  return t;
+}
+
+WorkerInfo worker_from_row(const Row& row) {
+  WorkerInfo w;
+  w.id = row.integer(0);
+  w.name = row.text(1);
+  w.worker_type = row.text(2);
+  w.hostname = row.text(3);
+  w.pid = row.integer(4);
+  w.metadata = parse_json(row.optional_text(5));
+  w.started_at = row.integer(6);
+  w.last_heartbeat = row.integer(7);
+  w.online = row.boolean(8);
+  return w;
+}
+
+Value json_value(const Json& j) {
+  if (j.is_null()) return std::monostate{};
+  return j.dump();
+}
+
+// The claim walks the waiting queue in pages of this many rows.
+constexpr int kClaimPage = 256;
+
+}  // namespace
+
+SqlStore::SqlStore(std::unique_ptr<Session> session)
+    : session_(std::move(session)), random_(std::random_device{}()) {}
+
+std::string SqlStore::backend() const {
+  return session_->dialect() == Dialect::Sqlite ? "sqlite" : "postgresql";
+}
+
+// ---------------------------------------------------------------- schema
+
+int SqlStore::schema_version() {
+  if (!session_->table_exists("taskengine_schema")) return 0;
+  Rows rows = session_->query("SELECT MAX(version) FROM taskengine_schema", {});
+  return rows.empty() || rows[0].is_null(0) ? 0 : static_cast<int>(rows[0].integer(0));
+}
+
+void SqlStore::install() {
+  const auto& migrations = session_->dialect() == Dialect::Sqlite ? schema::sqlite_migrations()
+                                                                  : schema::postgres_migrations();
+  Transaction txn(*session_, true);
+  // Concurrent installers (several workers starting at once) serialize
+  // here; SQLite's BEGIN IMMEDIATE already does.
+  if (session_->dialect() == Dialect::Postgres)
+    session_->execute_script("SELECT pg_advisory_xact_lock(7346251)");
+  int current = schema_version();
+  if (current > schema::latest_version())
+    throw SchemaError("the store's schema is version " + std::to_string(current) +
+                      ", newer than this taskengine understands (" +
+                      std::to_string(schema::latest_version()) + "); upgrade taskengine");
+  for (const auto& migration : migrations) {
+    if (migration.version <= current) continue;
+    for (const auto& statement : migration.statements) session_->execute_script(statement);
+    if (current == 0 && migration.version == 1)
+      session_->execute("INSERT INTO taskengine_schema (version) VALUES ($1)",
+                        {std::int64_t{migration.version}});
+    else
+      session_->execute("UPDATE taskengine_schema SET version = $1",
+                        {std::int64_t{migration.version}});
+  }
+  txn.commit();
+  schema_checked_ = true;
+}
+
+void SqlStore::uninstall() {
+  Transaction txn(*session_, true);
+  for (const auto& table : schema::owned_tables())
+    session_->execute_script("DROP TABLE IF EXISTS " + table);
+  txn.commit();
+  schema_checked_ = false;
+}
+
+void SqlStore::require_schema() {
+  if (schema_checked_) return;
+  int version = schema_version();
+  if (version == 0)
+    throw SchemaError("the store at " + url() + " has no taskengine schema; run install() first");
+  if (version > schema::latest_version())
+    throw SchemaError("the store's schema is newer than this taskengine; upgrade taskengine");
+  if (version < schema::latest_version())
+    throw SchemaError("the store's schema is out of date; run install() to upgrade it");
+  schema_checked_ = true;
+}
+
+// ---------------------------------------------------------------- dispatch
+
+TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
+  // A dependency decides the initial state: all done -> waiting, any
+  // unfinished -> blocked, any failed (without allow_failure) -> skipped.
+  TaskState state = TaskState::Waiting;
+  std::optional<std::string> reason;
+  for (TaskId dep : spec.depends_on) {
+    Rows rows = session_->query("SELECT state FROM taskengine_tasks WHERE id = $1", {dep});
+    if (rows.empty())
+      throw InvalidArgument("depends_on names task " + std::to_string(dep) +
+                            ", which does not exist");
+    TaskState dep_state = parse_task_state(rows[0].text(0));
+    if (!is_final(dep_state)) {
+      if (state != TaskState::Skipped) state = TaskState::Blocked;
+    } else if (dep_state != TaskState::Completed && !spec.allow_failure) {
+      state = TaskState::Skipped;
+      reason = "dependency " + std::to_string(dep) + " ended " + std::string(to_string(dep_state));
+    }
+  }
+  if (spec.task_group &&
+      session_->query("SELECT 1 FROM taskengine_task_groups WHERE id = $1", {*spec.task_group})
+          .empty())
+    throw InvalidArgument("task group " + std::to_string(*spec.task_group) + " does not exist");
+  if (spec.unique_key &&
+      !session_->query("SELECT id FROM taskengine_tasks WHERE unique_key = $1", {*spec.unique_key})
+           .empty())
+    throw InvalidArgument("a task with unique key '" + *spec.unique_key + "' already exists");
+
+  Json resources = {{"exclusive", spec.exclusive_resources}, {"shared", spec.shared_resources}};
+  Rows rows = session_->query(
+      "INSERT INTO taskengine_tasks (kind, name, payload, state, priority, created_at, "
+      "not_before, finished_at, resources, task_group_id, depends_on, allow_failure, "
+      "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+      "RETURNING id",
+      {std::string(to_string(spec.kind)), spec.name, spec.payload.dump(),
+       std::string(to_string(state)), std::int64_t{spec.priority}, now,
+       optional_value(spec.not_before),
+       state == TaskState::Skipped ? Value(now) : Value(std::monostate{}), resources.dump(),
+       optional_value(spec.task_group), Json(spec.depends_on).dump(),
+       std::int64_t{spec.allow_failure ? 1 : 0}, spec.requirements.to_json().dump(),
+       spec.requirements.worker_type, spec.retry.to_json().dump(),
+       optional_value(spec.timeout_seconds), optional_value(spec.unique_key),
+       optional_value(reason)});
+  TaskId id = rows.at(0).integer(0);
+  for (const auto& r : spec.exclusive_resources)
+    session_->execute(
+        "INSERT INTO taskengine_task_resources (task_id, resource, exclusive) VALUES ($1, $2, TRUE)",
+        {id, r});
+  for (const auto& r : spec.shared_resources)
+    session_->execute(
+        "INSERT INTO taskengine_task_resources (task_id, resource, exclusive) VALUES ($1, $2, FALSE)",
+        {id, r});
+  std::set<TaskId> unique_deps(spec.depends_on.begin(), spec.depends_on.end());
+  for (TaskId dep : unique_deps)
+    session_->execute(
+        "INSERT INTO taskengine_task_dependencies (task_id, depends_on) VALUES ($1, $2)",
+        {id, dep});
+  return id;
+}
+
+std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    try {
+      specs[i].validate();
+    } catch (const InvalidArgument& e) {
+      if (specs.size() == 1) throw;
+      throw InvalidArgument("task " + std::to_string(i) + " of the batch: " + e.what());
+    }
+  }
+  require_schema();
+  if (specs.empty()) return {};
+  Micros now = now_micros();
+  Transaction txn(*session_, true);
+  std::vector<TaskId> ids;
+  ids.reserve(specs.size());
+  for (const auto& spec : specs) ids.push_back(insert_task(spec, now));
+  session_->notify();
+  txn.commit();
+  return ids;
+}
+
+// ---------------------------------------------------------------- reads
+
+std::optional<Task> SqlStore::get_task(TaskId id) {
+  require_schema();
+  Rows rows =
+      session_->query("SELECT " + kTaskColumns + " FROM taskengine_tasks WHERE id = $1", {id});
+  if (rows.empty()) return std::nullopt;
+  return task_from_row(rows[0]);
+}
+
+std::vector<Task> SqlStore::list_tasks(const TaskFilter& filter) {
+  require_schema();
+  if (filter.limit < 0) throw InvalidArgument("'limit' must be >= 0");
+  std::string sql = "SELECT " + kTaskColumns + " FROM taskengine_tasks WHERE 1 = 1";
+  Params params;
+  if (filter.state) {
+    params.emplace_back(std::string(to_string(*filter.state)));
+    sql += " AND state = $" + std::to_string(params.size());
+  }
+  if (filter.task_group) {
+    params.emplace_back(*filter.task_group);
+    sql += " AND task_group_id = $" + std::to_string(params.size());
+  }
+  if (filter.worker_id) {
+    params.emplace_back(*filter.worker_id);
+    sql += " AND worker_id = $" + std::to_string(params.size());
+  }
+  params.emplace_back(std::int64_t{filter.limit});
+  sql += filter.newest_first ? " ORDER BY id DESC" : " ORDER BY id";
+  sql += " LIMIT $" + std::to_string(params.size());
+  std::vector<Task> tasks;
+  for (const auto& row : session_->query(sql, params)) tasks.push_back(task_from_row(row));
+  return tasks;
+}
+
+// ---------------------------------------------------------------- cancel
+
+TaskState SqlStore::cancel_locked(TaskId id, Micros now, std::vector<TaskId>& finished,
+                                  bool& wake) {
+  Rows rows = session_->query("SELECT state FROM taskengine_tasks WHERE id = $1", {id});
+  if (rows.empty()) throw NotFound("task " + std::to_string(id) + " does not exist");
+  TaskState state = parse_task_state(rows[0].text(0));
+  if (state == TaskState::Blocked || state == TaskState::Waiting) {
+    session_->execute(
+        "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = 'canceled' "
+        "WHERE id = $1",
+        {id, now});
+    finished.push_back(id);
+    return TaskState::Canceled;
+  }
+  if (state == TaskState::Running) {
+    session_->execute(
+        "UPDATE taskengine_tasks SET state = 'canceling', reason = 'cancel requested' "
+        "WHERE id = $1",
+        {id});
+    wake = true;
+    return TaskState::Canceling;
+  }
+  return state;
+}
+
+TaskState SqlStore::cancel_task(TaskId id) {
+  require_schema();
+  Micros now = now_micros();
+  Transaction txn(*session_, true);
+  std::vector<TaskId> finished;
+  bool wake = false;
+  TaskState state = cancel_locked(id, now, finished, wake);
+  settle_dependents(finished, now);
+  if (wake || !finished.empty()) session_->notify();
+  txn.commit();
+  return state;
+}
+
+GroupId SqlStore::create_task_group(const std::string& description) {
+  require_schema();
+  Transaction txn(*session_, true);
+  Rows rows = session_->query(
+      "INSERT INTO taskengine_task_groups (description, created_at) VALUES ($1, $2) RETURNING id",
+      {description, now_micros()});
+  txn.commit();
+  return rows.at(0).integer(0);
+}
+
+int SqlStore::cancel_task_group(GroupId id) {
+  require_schema();
+  Micros now = now_micros();
+  Transaction txn(*session_, true);
+  if (session_->query("SELECT 1 FROM taskengine_task_groups WHERE id = $1", {id}).empty())
+    throw NotFound("task group " + std::to_string(id) + " does not exist");
+  session_->execute("UPDATE taskengine_task_groups SET all_tasks_dispatched = TRUE WHERE id = $1",
+                    {id});
+  Rows rows = session_->query(
+      "SELECT id FROM taskengine_tasks WHERE task_group_id = $1 AND state IN "
+      "('blocked', 'waiting', 'running') ORDER BY id",
+      {id});
+  std::vector<TaskId> finished;
+  bool wake = false;
+  int count = 0;
+  for (const auto& row : rows) {
+    TaskState state = cancel_locked(row.integer(0), now, finished, wake);
+    if (state == TaskState::Canceled || state == TaskState::Canceling) ++count;
+  }
+  settle_dependents(finished, now);
+  if (wake || !finished.empty()) session_->notify();
+  txn.commit();
+  return count;
+}
+
+// ---------------------------------------------------------------- dependencies
+
+void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
+  bool unblocked = false;
+  while (!finished.empty()) {
+    TaskId done = finished.back();
+    finished.pop_back();
+    Rows dependents = session_->query(
+        "SELECT t.id, t.allow_failure FROM taskengine_task_dependencies d "
+        "JOIN taskengine_tasks t ON t.id = d.task_id "
+        "WHERE d.depends_on = $1 AND t.state = 'blocked'",
+        {done});
+    for (const auto& dependent : dependents) {
+      TaskId id = dependent.integer(0);
+      bool allow_failure = dependent.boolean(1);
+      Rows deps = session_->query(
+          "SELECT t.id, t.state FROM taskengine_task_dependencies d "
+          "JOIN taskengine_tasks t ON t.id = d.depends_on WHERE d.task_id = $1",
+          {id});
+      bool all_final = true;
+      std::optional<std::string> failed;
+      for (const auto& dep : deps) {
+        TaskState s = parse_task_state(dep.text(1));
+        if (!is_final(s))
+          all_final = false;
+        else if (s != TaskState::Completed && !failed)
+          failed = "dependency " + dep.text(0) + " ended " + std::string(to_string(s));
+      }
+      if (!all_final) continue;
+      if (failed && !allow_failure) {
+        session_->execute(
+            "UPDATE taskengine_tasks SET state = 'skipped', finished_at = $2, reason = $3 "
+            "WHERE id = $1",
+            {id, now, *failed});
+        finished.push_back(id);
+      } else {
+        session_->execute(
+            "UPDATE taskengine_tasks SET state = 'waiting', reason = NULL WHERE id = $1", {id});
+        unblocked = true;
+      }
+    }
+  }
+  if (unblocked) session_->notify();
+}
+
+// ---------------------------------------------------------------- workers
+
+WorkerId SqlStore::register_worker(const WorkerInfo& info) {
+  require_schema();
+  if (info.name.empty()) throw InvalidArgument("a worker needs a name");
+  if (info.worker_type != "worker" && info.worker_type != "server" &&
+      info.worker_type != "signing")
+    throw InvalidArgument("unknown worker type '" + info.worker_type + "'");
+  Micros now = now_micros();
+  Transaction txn(*session_, true);
+  Rows rows = session_->query(
+      "INSERT INTO taskengine_workers (name, worker_type, hostname, pid, metadata, started_at, "
+      "last_heartbeat, online) VALUES ($1, $2, $3, $4, $5, $6, $6, TRUE) RETURNING id",
+      {info.name, info.worker_type, info.hostname, info.pid, info.metadata.dump(), now});
+  txn.commit();
+  return rows.at(0).integer(0);
+}
+
+bool SqlStore::heartbeat(WorkerId id) {
+  Transaction txn(*session_, true);
+  std::int64_t changed = session_->execute(
+      "UPDATE taskengine_workers SET last_heartbeat = $2 WHERE id = $1 AND online = $3",
+      {id, now_micros(), std::int64_t{1}});
+  txn.commit();
+  return changed == 1;
+}
+
+void SqlStore::unregister_worker(WorkerId id) {
+  Transaction txn(*session_, true);
+  session_->execute("UPDATE taskengine_workers SET online = $2 WHERE id = $1",
+                    {id, std::int64_t{0}});
+  txn.commit();
+}
+
+std::vector<WorkerInfo> SqlStore::list_workers(bool include_offline) {
+  require_schema();
+  std::string sql =
+      "SELECT id, name, worker_type, hostname, pid, metadata, started_at, last_heartbeat, online "
+      "FROM taskengine_workers";
+  Params params;
+  if (!include_offline) {
+    sql += " WHERE online = $1";
+    params.emplace_back(std::int64_t{1});
+  }
+  sql += " ORDER BY id";
+  std::vector<WorkerInfo> workers;
+  for (const auto& row : session_->query(sql, params)) workers.push_back(worker_from_row(row));
+  return workers;
+}
+
+// ---------------------------------------------------------------- claim
+
+std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
+  if (limit <= 0) return {};
+  Micros now = now_micros();
+  Transaction txn(*session_, true);
+  // One claimer at a time decides, so two workers never both see the same
+  // resource free. SQLite's BEGIN IMMEDIATE already serializes writers.
+  if (session_->dialect() == Dialect::Postgres)
+    session_->execute_script("SELECT pg_advisory_xact_lock(7346252)");
+
+  scheduler::ResourceGate gate;
+  {
+    std::unordered_map<TaskId, std::pair<std::vector<std::string>, std::vector<std::string>>> held;
+    for (const auto& row : session_->query(
+             "SELECT r.task_id, r.resource, r.exclusive FROM taskengine_task_resources r "
+             "JOIN taskengine_tasks t ON t.id = r.task_id "
+             "WHERE t.state IN ('running', 'canceling')",
+             {})) {
+      auto& entry = held[row.integer(0)];
+      (row.boolean(2) ? entry.first : entry.second).push_back(row.text(1));
+    }
+    for (const auto& [id, resources] : held) gate.hold(resources.first, resources.second);
+  }
+
+  std::vector<Task> claimed;
+  std::optional<std::pair<std::int64_t, TaskId>> after;  // keyset (priority, id)
+  for (;;) {
+    Params params{now};
+    std::string sql = "SELECT " + kTaskColumns +
+                      " FROM taskengine_tasks WHERE state = 'waiting' AND "
+                      "(not_before IS NULL OR not_before <= $1)";
+    if (after) {
+      params.emplace_back(after->first);
+      params.emplace_back(after->second);
+      sql += " AND (priority < $2 OR (priority = $2 AND id > $3))";
+    }
+    params.emplace_back(std::int64_t{kClaimPage});
+    sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size());
+    Rows rows = session_->query(sql, params);
+    for (const auto& row : rows) {
+      Task task = task_from_row(row);
+      after = std::make_pair(std::int64_t{task.priority}, task.id);
+      bool has_resources = !task.exclusive_resources.empty() || !task.shared_resources.empty();
+      bool blocked = has_resources && gate.conflicts(task.exclusive_resources,
+                                                     task.shared_resources);
+      if (!blocked && scheduler::mismatch(task, worker).empty()) claimed.push_back(task);
+      // Started or not, a task holds its resources against those behind it.
+      if (has_resources) gate.hold(task.exclusive_resources, task.shared_resources);
+      if (static_cast<int>(claimed.size()) >= limit) break;
+    }
+    if (static_cast<int>(claimed.size()) >= limit || static_cast<int>(rows.size()) < kClaimPage)
+      break;
+  }
+
+  for (auto& task : claimed) {
+    Rows rows = session_->query(
+        "UPDATE taskengine_tasks SET state = 'running', attempt = attempt + 1, "
+        "fence = fence + 1, started_at = $2, worker_id = $3, worker_name = $4, reason = NULL "
+        "WHERE id = $1 RETURNING attempt, fence",
+        {task.id, now, worker.id, worker.name});
+    task.state = TaskState::Running;
+    task.attempt = static_cast<int>(rows.at(0).integer(0));
+    task.fence = rows.at(0).integer(1);
+    task.started_at = now;
+    task.worker_id = worker.id;
+    task.worker_name = worker.name;
+  }
+  txn.commit();
+  return claimed;
+}
+
+// ---------------------------------------------------------------- completion
+
+bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::string& reason,
+                             Micros now) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto delay = scheduler::retry_delay(task.retry, task.attempt, unit(random_));
+  if (delay) {
+    Micros not_before = now + static_cast<Micros>(*delay * 1e6);
+    session_->execute(
+        "UPDATE taskengine_tasks SET state = 'waiting', not_before = $2, error = $3, "
+        "reason = $4, worker_id = NULL WHERE id = $1",
+        {task.id, not_before, json_value(error),
+         reason + "; attempt " + std::to_string(task.attempt) + " of " +
+             std::to_string(task.retry.max_attempts) + ", retrying"});
+    session_->notify();
+    return false;
+  }
+  session_->execute(
+      "UPDATE taskengine_tasks SET state = 'failed', finished_at = $2, error = $3, reason = $4 "
+      "WHERE id = $1",
+      {task.id, now, json_value(error), reason});
+  return true;
+}
+
+std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions) {
+  std::vector<bool> applied;
+  applied.reserve(completions.size());
+  if (completions.empty()) return applied;
+  Micros now = now_micros();
+  Transaction txn(*session_, true);
+  std::vector<TaskId> finished;
+  for (const auto& c : completions) {
+    Rows rows = session_->query("SELECT " + kTaskColumns +
+                                    " FROM taskengine_tasks WHERE id = $1 AND fence = $2 AND "
+                                    "state IN ('running', 'canceling')",
+                                {c.task_id, c.fence});
+    if (rows.empty()) {
+      applied.push_back(false);  // a newer attempt owns the task, or it ended
+      continue;
+    }
+    Task task = task_from_row(rows[0]);
+    applied.push_back(true);
+    if (c.state == TaskState::Failed && task.state == TaskState::Running) {
+      if (fail_or_retry(task, c.error, c.reason.value_or("failed"), now))
+        finished.push_back(task.id);
+      continue;
+    }
+    // An attempt asked to cancel ends canceled unless it completed anyway.
+    TaskState final_state = c.state;
+    if (task.state == TaskState::Canceling && c.state != TaskState::Completed)
+      final_state = TaskState::Canceled;
+    std::optional<std::string> reason = c.reason;
+    if (final_state == TaskState::Canceled && !reason) reason = "canceled";
+    session_->execute(
+        "UPDATE taskengine_tasks SET state = $2, finished_at = $3, result = $4, error = $5, "
+        "reason = $6 WHERE id = $1",
+        {task.id, std::string(to_string(final_state)), now, json_value(c.result),
+         json_value(c.error), optional_value(reason)});
+    finished.push_back(task.id);
+  }
+  settle_dependents(finished, now);
+  txn.commit();
+  return applied;
+}
+
+std::vector<std::pair<TaskId, std::int64_t>> SqlStore::canceling_tasks(WorkerId worker) {
+  std::vector<std::pair<TaskId, std::int64_t>> out;
+  for (const auto& row : session_->query(
+           "SELECT id, fence FROM taskengine_tasks WHERE worker_id = $1 AND state = 'canceling'",
+           {worker}))
+    out.emplace_back(row.integer(0), row.integer(1));
+  return out;
+}
+
+int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
+  Micros now = now_micros();
+  Micros cutoff = now - static_cast<Micros>(timeout.count()) * 1000;
+  Transaction txn(*session_, true);
+  Rows lost = session_->query(
+      "SELECT id, name FROM taskengine_workers WHERE online = $1 AND last_heartbeat < $2",
+      {std::int64_t{1}, cutoff});
+  int recovered = 0;
+  std::vector<TaskId> finished;
+  for (const auto& worker : lost) {
+    WorkerId id = worker.integer(0);
+    session_->execute("UPDATE taskengine_workers SET online = $2 WHERE id = $1",
+                      {id, std::int64_t{0}});
+    Rows tasks = session_->query("SELECT " + kTaskColumns +
+                                     " FROM taskengine_tasks WHERE worker_id = $1 AND "
+                                     "state IN ('running', 'canceling')",
+                                 {id});
+    for (const auto& row : tasks) {
+      Task task = task_from_row(row);
+      ++recovered;
+      std::string reason = "worker lost (" + worker.text(1) + " stopped heartbeating)";
+      if (task.state == TaskState::Canceling) {
+        session_->execute(
+            "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = $3 "
+            "WHERE id = $1",
+            {task.id, now, reason});
+        finished.push_back(task.id);
+        continue;
+      }
+      Json error = {{"type", "WorkerLost"}, {"message", reason}, {"traceback", Json::array()}};
+      if (fail_or_retry(task, error, "worker lost", now)) finished.push_back(task.id);
+    }
+  }
+  settle_dependents(finished, now);
+  if (recovered) session_->notify();
+  txn.commit();
+  return recovered;
+}
+
+bool SqlStore::requeue(TaskId id, std::int64_t fence, const std::string& reason) {
+  Transaction txn(*session_, true);
+  // attempt - 1: a task handed back by a stopping worker did not fail.
+  std::int64_t changed = session_->execute(
+      "UPDATE taskengine_tasks SET state = 'waiting', attempt = attempt - 1, worker_id = NULL, "
+      "started_at = NULL, reason = $3 WHERE id = $1 AND fence = $2 AND state = 'running'",
+      {id, fence, reason});
+  if (changed) session_->notify();
+  txn.commit();
+  return changed == 1;
+}
+
+}  // namespace taskengine::sql

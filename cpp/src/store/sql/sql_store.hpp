@@ -1,0 +1,60 @@
+#pragma once
+
+#include <memory>
+#include <random>
+
+#include "store/sql/sql_session.hpp"
+#include "taskengine/store.hpp"
+
+namespace taskengine::sql {
+
+// The store's logic, written once over a Session: both backends run the
+// same statements (with a few dialect branches), so they pass one
+// conformance suite by construction rather than by parallel maintenance.
+class SqlStore final : public Store {
+ public:
+  explicit SqlStore(std::unique_ptr<Session> session);
+
+  std::string url() const override { return session_->url(); }
+  std::string backend() const override;
+
+  void install() override;
+  void uninstall() override;
+  int schema_version() override;
+
+  std::vector<TaskId> dispatch(const std::vector<TaskSpec>& specs) override;
+  std::optional<Task> get_task(TaskId id) override;
+  std::vector<Task> list_tasks(const TaskFilter& filter) override;
+  TaskState cancel_task(TaskId id) override;
+  GroupId create_task_group(const std::string& description) override;
+  int cancel_task_group(GroupId id) override;
+
+  WorkerId register_worker(const WorkerInfo& info) override;
+  bool heartbeat(WorkerId id) override;
+  void unregister_worker(WorkerId id) override;
+  std::vector<WorkerInfo> list_workers(bool include_offline) override;
+
+  std::vector<Task> claim(const WorkerInfo& worker, int limit) override;
+  std::vector<bool> complete(const std::vector<Completion>& completions) override;
+  std::vector<std::pair<TaskId, std::int64_t>> canceling_tasks(WorkerId worker) override;
+  int recover_lost_workers(std::chrono::milliseconds timeout) override;
+  bool requeue(TaskId id, std::int64_t fence, const std::string& reason) override;
+  std::unique_ptr<WakeupListener> listen() override { return session_->listen(); }
+
+ private:
+  void require_schema();
+  TaskId insert_task(const TaskSpec& spec, Micros now);
+  // Settles blocked dependents of tasks that just reached a final state:
+  // unblocks them, or skips them (and, in turn, their dependents).
+  void settle_dependents(std::vector<TaskId> finished, Micros now);
+  // Ends one running attempt as failed, or requeues it when its retry
+  // policy allows another try. Returns true if the task reached a final state.
+  bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now);
+  TaskState cancel_locked(TaskId id, Micros now, std::vector<TaskId>& finished, bool& wake);
+
+  std::unique_ptr<Session> session_;
+  std::mt19937_64 random_;
+  bool schema_checked_ = false;
+};
+
+}  // namespace taskengine::sql

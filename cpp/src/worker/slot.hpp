@@ -1,0 +1,71 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "exec/python_executor.hpp"
+#include "taskengine/task.hpp"
+
+namespace taskengine::worker {
+
+// Why the supervisor ended an attempt early.
+enum class KillReason { None, Canceled, Timeout, Shutdown, Lost };
+
+// One executor slot: a thread that runs one task at a time, with its own
+// long-lived Python executor process. The supervisor hands it a task and
+// may kill the task's process group from outside.
+class Slot {
+ public:
+  using Done = std::function<void(Completion)>;
+
+  Slot(int index, std::string python, std::vector<std::string> imports,
+       std::map<std::string, std::string> env, Done done);
+  ~Slot();
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+
+  bool busy() const { return busy_.load(); }
+  // Starts `task` on the slot's thread. The slot must be idle.
+  void start(Task task);
+  // Ends the running task's process group (SIGTERM, then SIGKILL after
+  // `grace`) on a helper thread; the slot reports the attempt as `reason`
+  // says. A no-op when idle or already being killed.
+  void kill(KillReason reason, std::chrono::milliseconds grace);
+
+  // The running task, for the supervisor's bookkeeping.
+  std::optional<TaskId> task_id() const;
+  std::int64_t fence() const { return fence_.load(); }
+  std::optional<std::chrono::steady_clock::time_point> deadline() const;
+
+ private:
+  void loop();
+  Completion execute(const Task& task);
+  Completion run_command_task(const Task& task);
+  Completion run_function_task(const Task& task);
+
+  int index_;
+  Done done_;
+  exec::PythonExecutor python_;
+  std::atomic<bool> busy_{false};
+  std::atomic<std::int64_t> fence_{0};
+  std::atomic<pid_t> pgid_{0};
+  std::atomic<KillReason> kill_reason_{KillReason::None};
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::optional<Task> pending_;
+  std::optional<Task> current_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  bool stopping_ = false;
+  std::thread killer_;
+  std::thread thread_;
+};
+
+}  // namespace taskengine::worker

@@ -1,0 +1,90 @@
+"""taskengine: a durable task engine with a native C++ core.
+
+Dispatch Python functions and commands to a store (SQLite or PostgreSQL) and run them on
+native workers::
+
+    import taskengine
+
+    engine = taskengine.connect("sqlite:///tasks.db")
+    engine.install()
+    task = engine.dispatch("mypackage.jobs:resize", args=("photo.jpg", 640))
+    task.wait(timeout=60).result
+
+Importing the package never needs the native module ``taskengine._core``: the Python
+executor (``python -m taskengine._executor``, which imports this package first) runs without
+it. Public names are loaded on first use; those that need the core, :func:`connect` and
+:class:`Engine`, raise an ImportError saying how to build it when it is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from taskengine.errors import (
+    FunctionNotFound,
+    InvalidArgument,
+    InvalidUrl,
+    NotFound,
+    NotSerializable,
+    SchemaError,
+    StaleAttempt,
+    StoreError,
+    StoreUnavailable,
+    TaskEngineError,
+)
+
+if TYPE_CHECKING:
+    from taskengine.command import Command
+    from taskengine.engine import DEFAULT_URL, Engine, connect
+    from taskengine.task import Task, TaskGroup, WorkerRecord
+
+__all__ = [
+    "DEFAULT_URL",
+    "Command",
+    "Engine",
+    "FunctionNotFound",
+    "InvalidArgument",
+    "InvalidUrl",
+    "NotFound",
+    "NotSerializable",
+    "SchemaError",
+    "StaleAttempt",
+    "StoreError",
+    "StoreUnavailable",
+    "Task",
+    "TaskEngineError",
+    "TaskGroup",
+    "WorkerRecord",
+    "__version__",
+    "connect",
+]
+
+__version__ = "0.1.0"
+
+# Loaded on first access (PEP 562): the executor, which imports this package first, then
+# pays only for what it uses, and nothing here needs the native core until it is used.
+_LAZY = {
+    "Command": "taskengine.command",
+    "DEFAULT_URL": "taskengine.engine",
+    "Engine": "taskengine.engine",
+    "Task": "taskengine.task",
+    "TaskGroup": "taskengine.task",
+    "WorkerRecord": "taskengine.task",
+    "connect": "taskengine.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the lazily imported public names on first use."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'taskengine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Include the lazily loaded names."""
+    return sorted(set(globals()) | set(__all__))

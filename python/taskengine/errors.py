@@ -1,0 +1,62 @@
+"""The exceptions taskengine raises.
+
+The native core raises these classes too: its exception translator imports this module and
+raises ``getattr(taskengine.errors, name)(message)``, so the names below are part of the
+contract with the C++ side and must not change. This module imports nothing from the native
+module, so it is always importable.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FunctionNotFound",
+    "InvalidArgument",
+    "InvalidUrl",
+    "NotFound",
+    "NotSerializable",
+    "SchemaError",
+    "StaleAttempt",
+    "StoreError",
+    "StoreUnavailable",
+    "TaskEngineError",
+]
+
+
+class TaskEngineError(Exception):
+    """Base class of every error taskengine raises on purpose."""
+
+
+class InvalidArgument(TaskEngineError, ValueError):
+    """The caller passed something invalid; the message names the argument or option."""
+
+
+class InvalidUrl(InvalidArgument):
+    """A store URL that names no supported backend or is malformed."""
+
+
+class NotFound(TaskEngineError, LookupError):
+    """A task, task group or worker id that does not exist."""
+
+
+class StoreUnavailable(TaskEngineError, ConnectionError):
+    """The store could not be reached or refused the connection."""
+
+
+class StoreError(TaskEngineError):
+    """The store answered with an error (constraint, I/O, SQL)."""
+
+
+class SchemaError(StoreError):
+    """The schema is missing, or newer than this version of taskengine understands."""
+
+
+class StaleAttempt(TaskEngineError):
+    """A write carried an attempt's fencing token that is no longer current."""
+
+
+class FunctionNotFound(InvalidArgument):
+    """A task function that cannot be named, imported or called by a worker."""
+
+
+class NotSerializable(InvalidArgument, TypeError):
+    """A task argument or result that cannot be stored as JSON."""

@@ -1,0 +1,431 @@
+// One suite, every backend: each TEST_P runs against SQLite and PostgreSQL.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "store/schema.hpp"
+#include "support/test_stores.hpp"
+#include "taskengine/errors.hpp"
+#include "taskengine/store.hpp"
+
+namespace taskengine {
+namespace {
+
+TaskSpec function_task(const std::string& fn = "pkg.mod:fn", Json args = Json::array()) {
+  TaskSpec spec;
+  spec.kind = TaskKind::Function;
+  spec.name = fn;
+  spec.payload = {{"function", fn}, {"args", args}, {"kwargs", Json::object()}};
+  return spec;
+}
+
+TaskSpec with_resources(std::vector<std::string> exclusive, std::vector<std::string> shared) {
+  TaskSpec spec = function_task();
+  spec.exclusive_resources = std::move(exclusive);
+  spec.shared_resources = std::move(shared);
+  return spec;
+}
+
+class StoreConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    test_store_ = testing::make_test_store(GetParam());
+    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
+    store_ = open_store(test_store_->url());
+    store_->install();
+    worker_ = register_worker("w1");
+  }
+
+  WorkerInfo register_worker(const std::string& name, const std::string& type = "worker",
+                             Json metadata = Json::object()) {
+    WorkerInfo info;
+    info.name = name;
+    info.worker_type = type;
+    info.hostname = "localhost";
+    info.pid = 1;
+    info.metadata = std::move(metadata);
+    info.id = store_->register_worker(info);
+    return info;
+  }
+
+  TaskId dispatch(const TaskSpec& spec) { return store_->dispatch({spec}).at(0); }
+
+  std::vector<TaskId> claim_ids(int limit, const WorkerInfo* worker = nullptr) {
+    std::vector<TaskId> ids;
+    for (const auto& t : store_->claim(worker ? *worker : worker_, limit)) ids.push_back(t.id);
+    return ids;
+  }
+
+  Task task(TaskId id) { return store_->get_task(id).value(); }
+
+  void finish(const Task& t, TaskState state, Json result = nullptr) {
+    Completion c;
+    c.task_id = t.id;
+    c.fence = t.fence;
+    c.state = state;
+    c.result = std::move(result);
+    if (state == TaskState::Failed) c.error = {{"type", "ValueError"}, {"message", "boom"}};
+    ASSERT_EQ(store_->complete({c}), std::vector<bool>{true});
+  }
+
+  std::size_t count_tasks() { return store_->list_tasks({std::nullopt, std::nullopt, std::nullopt, 10000, false}).size(); }
+
+  std::unique_ptr<testing::TestStore> test_store_;
+  std::unique_ptr<Store> store_;
+  WorkerInfo worker_;
+};
+
+TEST_P(StoreConformance, InstallIsIdempotentAndUninstallRemovesEverything) {
+  EXPECT_EQ(store_->schema_version(), schema::latest_version());
+  store_->install();
+  EXPECT_EQ(store_->schema_version(), schema::latest_version());
+  dispatch(function_task());
+  store_->uninstall();
+  EXPECT_EQ(store_->schema_version(), 0);
+  EXPECT_THROW(dispatch(function_task()), SchemaError);
+  store_->install();
+  EXPECT_EQ(count_tasks(), 0u);
+}
+
+TEST_P(StoreConformance, DispatchRoundTripsEveryField) {
+  TaskSpec spec = function_task("app.jobs:build", Json::array({1, "two", {{"three", 3}}}));
+  spec.priority = 5;
+  spec.not_before = 1234;
+  spec.exclusive_resources = {"repo/a"};
+  spec.shared_resources = {"repo/b"};
+  spec.requirements.versions = {{"python", "3.11"}};
+  spec.requirements.architecture = "amd64";
+  spec.retry.max_attempts = 3;
+  spec.retry.delays = {1.5, 3};
+  spec.timeout_seconds = 12.5;
+  spec.unique_key = "build-1";
+  GroupId group = store_->create_task_group("nightly");
+  spec.task_group = group;
+  TaskId id = dispatch(spec);
+  Task t = task(id);
+  EXPECT_EQ(t.id, id);
+  EXPECT_EQ(t.kind, TaskKind::Function);
+  EXPECT_EQ(t.name, "app.jobs:build");
+  EXPECT_EQ(t.payload, spec.payload);
+  EXPECT_EQ(t.state, TaskState::Waiting);
+  EXPECT_EQ(t.priority, 5);
+  EXPECT_EQ(t.not_before, 1234);
+  EXPECT_EQ(t.exclusive_resources, std::vector<std::string>{"repo/a"});
+  EXPECT_EQ(t.shared_resources, std::vector<std::string>{"repo/b"});
+  EXPECT_EQ(t.requirements.versions, spec.requirements.versions);
+  EXPECT_EQ(t.requirements.architecture, "amd64");
+  EXPECT_EQ(t.retry.max_attempts, 3);
+  EXPECT_EQ(t.retry.delays, (std::vector<double>{1.5, 3}));
+  EXPECT_EQ(t.timeout_seconds, 12.5);
+  EXPECT_EQ(t.unique_key, "build-1");
+  EXPECT_EQ(t.task_group, group);
+  EXPECT_EQ(t.attempt, 0);
+  EXPECT_GT(t.created_at, 0);
+  EXPECT_FALSE(t.started_at.has_value());
+  EXPECT_TRUE(t.result.is_null());
+}
+
+TEST_P(StoreConformance, BadInputRaisesTypedErrorsAndWritesNothing) {
+  TaskSpec empty_command;
+  empty_command.kind = TaskKind::Command;
+  empty_command.name = "cmd";
+  empty_command.payload = {{"argv", Json::array()}};
+  EXPECT_THROW(dispatch(empty_command), InvalidArgument);
+
+  TaskSpec missing_dep = function_task();
+  missing_dep.depends_on = {999999};
+  EXPECT_THROW(store_->dispatch({function_task(), missing_dep}), InvalidArgument);
+
+  TaskSpec missing_group = function_task();
+  missing_group.task_group = 424242;
+  EXPECT_THROW(store_->dispatch({function_task(), missing_group}), InvalidArgument);
+
+  TaskSpec both = with_resources({"r"}, {"r"});
+  EXPECT_THROW(dispatch(both), InvalidArgument);
+
+  TaskSpec bad_type = function_task();
+  bad_type.requirements.worker_type = "toaster";
+  EXPECT_THROW(dispatch(bad_type), InvalidArgument);
+
+  TaskSpec unique = function_task();
+  unique.unique_key = "once";
+  dispatch(unique);
+  EXPECT_THROW(store_->dispatch({function_task(), unique}), InvalidArgument);
+
+  EXPECT_EQ(count_tasks(), 1u);
+  EXPECT_FALSE(store_->get_task(987654).has_value());
+  EXPECT_THROW(store_->cancel_task(987654), NotFound);
+  EXPECT_THROW(store_->cancel_task_group(987654), NotFound);
+}
+
+TEST_P(StoreConformance, DispatchManyKeepsOrder) {
+  std::vector<TaskSpec> specs;
+  for (int i = 0; i < 50; ++i) specs.push_back(function_task("m:f", Json::array({i})));
+  auto ids = store_->dispatch(specs);
+  ASSERT_EQ(ids.size(), 50u);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(task(ids[i]).payload["args"][0], i);
+}
+
+TEST_P(StoreConformance, ClaimFollowsPriorityThenDispatchOrder) {
+  TaskId low = dispatch(function_task());
+  TaskSpec high_spec = function_task();
+  high_spec.priority = 10;
+  TaskId high = dispatch(high_spec);
+  TaskId low2 = dispatch(function_task());
+  EXPECT_EQ(claim_ids(2), (std::vector<TaskId>{high, low}));
+  EXPECT_EQ(claim_ids(5), (std::vector<TaskId>{low2}));
+  EXPECT_TRUE(claim_ids(5).empty());
+}
+
+TEST_P(StoreConformance, ClaimMarksRunningAndFencesCompletion) {
+  TaskId id = dispatch(function_task());
+  auto claimed = store_->claim(worker_, 1);
+  ASSERT_EQ(claimed.size(), 1u);
+  Task t = task(id);
+  EXPECT_EQ(t.state, TaskState::Running);
+  EXPECT_EQ(t.attempt, 1);
+  EXPECT_EQ(t.worker_id, worker_.id);
+  EXPECT_EQ(t.worker_name, "w1");
+  EXPECT_TRUE(t.started_at.has_value());
+
+  Completion stale{id, t.fence + 1, TaskState::Completed, 1, nullptr, std::nullopt};
+  EXPECT_EQ(store_->complete({stale}), std::vector<bool>{false});
+  EXPECT_EQ(task(id).state, TaskState::Running);
+
+  finish(claimed[0], TaskState::Completed, Json{{"answer", 42}});
+  t = task(id);
+  EXPECT_EQ(t.state, TaskState::Completed);
+  EXPECT_EQ(t.result, (Json{{"answer", 42}}));
+  EXPECT_TRUE(t.finished_at.has_value());
+  // A second completion of the same attempt is refused: the task ended.
+  Completion again{id, t.fence, TaskState::Failed, nullptr, nullptr, std::nullopt};
+  EXPECT_EQ(store_->complete({again}), std::vector<bool>{false});
+}
+
+TEST_P(StoreConformance, NotBeforeDelaysClaim) {
+  TaskSpec later = function_task();
+  later.not_before = now_micros() + 3'600'000'000;
+  dispatch(later);
+  EXPECT_TRUE(claim_ids(1).empty());
+}
+
+TEST_P(StoreConformance, ExclusiveResourcesNeverOverlap) {
+  TaskId a = dispatch(with_resources({"R"}, {}));
+  TaskId b = dispatch(with_resources({"R"}, {}));
+  TaskId free_task = dispatch(function_task());
+  EXPECT_EQ(claim_ids(10), (std::vector<TaskId>{a, free_task}));
+  finish(task(a), TaskState::Completed);
+  EXPECT_EQ(claim_ids(10), (std::vector<TaskId>{b}));
+}
+
+TEST_P(StoreConformance, SharedHoldersRunTogetherAndQueuedExclusiveIsNotStarved) {
+  TaskId s1 = dispatch(with_resources({}, {"R"}));
+  TaskId s2 = dispatch(with_resources({}, {"R"}));
+  EXPECT_EQ(claim_ids(10), (std::vector<TaskId>{s1, s2}));
+  TaskId x = dispatch(with_resources({"R"}, {}));
+  TaskId s3 = dispatch(with_resources({}, {"R"}));
+  TaskId other = dispatch(with_resources({"S"}, {}));
+  // x waits for s1/s2; s3 must not overtake x; `other` is not held back.
+  EXPECT_EQ(claim_ids(10), (std::vector<TaskId>{other}));
+  finish(task(s1), TaskState::Completed);
+  finish(task(s2), TaskState::Completed);
+  EXPECT_EQ(claim_ids(10), (std::vector<TaskId>{x}));
+  finish(task(x), TaskState::Completed);
+  EXPECT_EQ(claim_ids(10), (std::vector<TaskId>{s3}));
+}
+
+TEST_P(StoreConformance, DependenciesBlockThenUnblockOrSkip) {
+  TaskId parent = dispatch(function_task());
+  TaskSpec child_spec = function_task();
+  child_spec.depends_on = {parent};
+  TaskId child = dispatch(child_spec);
+  TaskSpec grandchild_spec = function_task();
+  grandchild_spec.depends_on = {child};
+  TaskId grandchild = dispatch(grandchild_spec);
+  TaskSpec tolerant_spec = function_task();
+  tolerant_spec.depends_on = {parent};
+  tolerant_spec.allow_failure = true;
+  TaskId tolerant = dispatch(tolerant_spec);
+  EXPECT_EQ(task(child).state, TaskState::Blocked);
+  EXPECT_EQ(claim_ids(10), (std::vector<TaskId>{parent}));
+  finish(task(parent), TaskState::Failed);
+  EXPECT_EQ(task(child).state, TaskState::Skipped);
+  EXPECT_EQ(task(grandchild).state, TaskState::Skipped);
+  EXPECT_EQ(task(tolerant).state, TaskState::Waiting);
+  EXPECT_NE(task(child).reason.value_or("").find("dependency"), std::string::npos);
+
+  TaskId ok_parent = dispatch(function_task());
+  TaskSpec next = function_task();
+  next.depends_on = {ok_parent};
+  TaskId next_id = dispatch(next);
+  auto claimed = claim_ids(10);
+  EXPECT_EQ(claimed, (std::vector<TaskId>{tolerant, ok_parent}));
+  finish(task(ok_parent), TaskState::Completed);
+  EXPECT_EQ(task(next_id).state, TaskState::Waiting);
+  // Depending on an already failed task skips at once.
+  TaskSpec late = function_task();
+  late.depends_on = {parent};
+  EXPECT_EQ(task(dispatch(late)).state, TaskState::Skipped);
+}
+
+TEST_P(StoreConformance, CancelWaitingAndRunningTasks) {
+  TaskId waiting = dispatch(function_task());
+  EXPECT_EQ(store_->cancel_task(waiting), TaskState::Canceled);
+  EXPECT_EQ(task(waiting).state, TaskState::Canceled);
+  EXPECT_TRUE(claim_ids(5).empty());
+
+  TaskId running = dispatch(function_task());
+  ASSERT_EQ(claim_ids(1), std::vector<TaskId>{running});
+  EXPECT_EQ(store_->cancel_task(running), TaskState::Canceling);
+  auto canceling = store_->canceling_tasks(worker_.id);
+  ASSERT_EQ(canceling.size(), 1u);
+  EXPECT_EQ(canceling[0].first, running);
+  finish(task(running), TaskState::Canceled);
+  EXPECT_EQ(task(running).state, TaskState::Canceled);
+  EXPECT_EQ(store_->cancel_task(running), TaskState::Canceled);
+}
+
+TEST_P(StoreConformance, CancelTaskGroup) {
+  GroupId group = store_->create_task_group("g");
+  TaskSpec spec = function_task();
+  spec.task_group = group;
+  TaskId a = dispatch(spec);
+  TaskId b = dispatch(spec);
+  TaskId outside = dispatch(function_task());
+  ASSERT_EQ(claim_ids(1), std::vector<TaskId>{a});
+  EXPECT_EQ(store_->cancel_task_group(group), 2);
+  EXPECT_EQ(task(a).state, TaskState::Canceling);
+  EXPECT_EQ(task(b).state, TaskState::Canceled);
+  EXPECT_EQ(task(outside).state, TaskState::Waiting);
+}
+
+TEST_P(StoreConformance, FailedAttemptIsRetriedWhilePolicyAllows) {
+  TaskSpec spec = function_task();
+  spec.retry.max_attempts = 2;
+  spec.retry.delays = {0};
+  TaskId id = dispatch(spec);
+  ASSERT_EQ(claim_ids(1), std::vector<TaskId>{id});
+  finish(task(id), TaskState::Failed);
+  Task t = task(id);
+  EXPECT_EQ(t.state, TaskState::Waiting);
+  EXPECT_EQ(t.error["type"], "ValueError");
+  ASSERT_EQ(claim_ids(1), std::vector<TaskId>{id});
+  EXPECT_EQ(task(id).attempt, 2);
+  finish(task(id), TaskState::Failed);
+  EXPECT_EQ(task(id).state, TaskState::Failed);
+}
+
+TEST_P(StoreConformance, LostWorkerTasksAreRecoveredAndLateWritesRejected) {
+  TaskSpec retried = function_task();
+  retried.retry.max_attempts = 2;
+  TaskId a = dispatch(retried);
+  TaskId b = dispatch(function_task());
+  auto claimed = store_->claim(worker_, 2);
+  ASSERT_EQ(claimed.size(), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(store_->recover_lost_workers(std::chrono::milliseconds(10)), 2);
+  EXPECT_EQ(task(a).state, TaskState::Waiting);
+  EXPECT_EQ(task(b).state, TaskState::Failed);
+  EXPECT_EQ(task(b).reason, "worker lost");
+  EXPECT_EQ(task(b).error["type"], "WorkerLost");
+  EXPECT_FALSE(store_->heartbeat(worker_.id));
+  EXPECT_TRUE(store_->list_workers(false).empty());
+  // The zombie worker's late completions are fenced off.
+  for (const auto& t : claimed) {
+    Completion late{t.id, t.fence, TaskState::Completed, 1, nullptr, std::nullopt};
+    EXPECT_EQ(store_->complete({late}), std::vector<bool>{false});
+  }
+  WorkerInfo fresh = register_worker("w2");
+  auto reclaimed = store_->claim(fresh, 5);
+  ASSERT_EQ(reclaimed.size(), 1u);
+  EXPECT_EQ(reclaimed[0].id, a);
+  EXPECT_EQ(reclaimed[0].attempt, 2);
+  EXPECT_GT(reclaimed[0].fence, claimed[0].fence);
+}
+
+TEST_P(StoreConformance, HeartbeatKeepsWorkerAlive) {
+  EXPECT_TRUE(store_->heartbeat(worker_.id));
+  EXPECT_EQ(store_->recover_lost_workers(std::chrono::hours(1)), 0);
+  auto workers = store_->list_workers(false);
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].name, "w1");
+  store_->unregister_worker(worker_.id);
+  EXPECT_TRUE(store_->list_workers(false).empty());
+  EXPECT_EQ(store_->list_workers(true).size(), 1u);
+}
+
+TEST_P(StoreConformance, RequeueDoesNotCountAsAnAttempt) {
+  TaskId id = dispatch(function_task());
+  auto claimed = store_->claim(worker_, 1);
+  ASSERT_TRUE(store_->requeue(id, claimed[0].fence, "worker stopping"));
+  Task t = task(id);
+  EXPECT_EQ(t.state, TaskState::Waiting);
+  EXPECT_EQ(t.attempt, 0);
+  EXPECT_FALSE(store_->requeue(id, claimed[0].fence, "again"));
+}
+
+TEST_P(StoreConformance, MatchingKeepsTasksForCapableWorkers) {
+  TaskSpec signing = function_task();
+  signing.requirements.worker_type = "signing";
+  TaskId s = dispatch(signing);
+  TaskSpec versioned = function_task();
+  versioned.requirements.versions = {{"gcc", "12.2"}};
+  TaskId v = dispatch(versioned);
+  EXPECT_TRUE(claim_ids(10).empty());
+  WorkerInfo signer = register_worker("signer", "signing");
+  EXPECT_EQ(claim_ids(10, &signer), std::vector<TaskId>{s});
+  WorkerInfo old_gcc = register_worker("old", "worker", {{"versions", {{"gcc", "12.1.9"}}}});
+  EXPECT_TRUE(claim_ids(10, &old_gcc).empty());
+  WorkerInfo new_gcc = register_worker("new", "worker", {{"versions", {{"gcc", "12.10"}}}});
+  EXPECT_EQ(claim_ids(10, &new_gcc), std::vector<TaskId>{v});
+}
+
+TEST_P(StoreConformance, DispatchWakesListeners) {
+  auto listener = store_->listen();
+  EXPECT_FALSE(listener->wait(std::chrono::milliseconds(50)));
+  auto other = open_store(test_store_->url());
+  other->dispatch({function_task()});
+  EXPECT_TRUE(listener->wait(std::chrono::seconds(5)));
+  listener->interrupt();
+  EXPECT_TRUE(listener->wait(std::chrono::seconds(5)));
+}
+
+TEST_P(StoreConformance, ConcurrentClaimersNeverShareATask) {
+  std::vector<TaskSpec> specs;
+  for (int i = 0; i < 200; ++i)
+    specs.push_back(i % 4 == 0 ? with_resources({"R" + std::to_string(i % 3)}, {})
+                               : function_task());
+  store_->dispatch(specs);
+  std::mutex mutex;
+  std::vector<TaskId> all;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      auto store = open_store(test_store_->url());
+      WorkerInfo info;
+      info.name = "t" + std::to_string(w);
+      info.id = store->register_worker(info);
+      for (int round = 0; round < 200; ++round) {
+        auto claimed = store->claim(info, 3);
+        std::vector<Completion> done;
+        for (const auto& t : claimed) done.push_back({t.id, t.fence, TaskState::Completed, 1, nullptr, std::nullopt});
+        store->complete(done);
+        std::lock_guard lock(mutex);
+        for (const auto& t : claimed) all.push_back(t.id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<TaskId> unique(all.begin(), all.end());
+  EXPECT_EQ(unique.size(), all.size());
+  EXPECT_EQ(all.size(), 200u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace taskengine
