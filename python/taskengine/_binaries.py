@@ -7,7 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["WORKER_BINARY_ENV", "find_worker_binary", "python_path_for_workers"]
+__all__ = [
+    "WORKER_BINARY_ENV",
+    "find_worker_binary",
+    "python_path_for_workers",
+    "worker_environment",
+]
 
 WORKER_BINARY = "taskengine-worker"
 WORKER_BINARY_ENV = "TASKENGINE_WORKER_BINARY"
@@ -76,3 +81,17 @@ def python_path_for_workers(*extra: str | os.PathLike[str]) -> str:
     if current:
         parts.extend(current.split(os.pathsep))
     return os.pathsep.join(dict.fromkeys(p for p in parts if p))
+
+
+def worker_environment(*extra_path: str | os.PathLike[str]) -> dict[str, str]:
+    """Return the environment for a ``taskengine-worker`` started from this Python.
+
+    Its executors run this interpreter (``$TASKENGINE_PYTHON``, unless already set) with
+    :func:`python_path_for_workers` as ``PYTHONPATH``, so they import the same taskengine and
+    the modules in ``extra_path``.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = python_path_for_workers(*extra_path)
+    if not env.get("TASKENGINE_PYTHON") and sys.executable:
+        env["TASKENGINE_PYTHON"] = sys.executable
+    return env

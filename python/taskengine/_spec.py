@@ -8,6 +8,7 @@ the store as it was.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
@@ -15,6 +16,7 @@ from typing import Any, TypeGuard
 from taskengine.errors import InvalidArgument, NotSerializable
 
 __all__ = [
+    "DEFAULT_URL",
     "INT32_MAX",
     "INT64_MAX",
     "TASK_STATES",
@@ -22,8 +24,20 @@ __all__ = [
     "check_json_args",
     "function_payload",
     "spec_options",
+    "store_url",
     "to_micros",
 ]
+
+DEFAULT_URL = "sqlite:///./taskengine.db"
+"""The store used when neither an URL nor ``$TASKENGINE_URL`` is given."""
+
+
+def store_url(url: str | None = None) -> str:
+    """Return ``url``, else ``$TASKENGINE_URL``, else :data:`DEFAULT_URL`."""
+    if url is None:
+        return os.environ.get("TASKENGINE_URL") or DEFAULT_URL
+    return url
+
 
 TASK_STATES = (
     "blocked",

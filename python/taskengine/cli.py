@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from taskengine._spec import TASK_STATES
+from taskengine._spec import TASK_STATES, store_url
 from taskengine.errors import TaskEngineError
 
 if TYPE_CHECKING:
@@ -336,9 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the native worker (taskengine-worker); arguments are passed on",
         description="Run the native taskengine-worker in place of this process. Every "
         "argument after `worker` is passed on (try `taskengine worker --help`); --url "
-        "(or $TASKENGINE_URL) is added when not among them. The executable is "
-        "$TASKENGINE_WORKER_BINARY, else the installed one, else the one next to Python, "
-        "else the one on $PATH.",
+        "(or $TASKENGINE_URL, else sqlite:///./taskengine.db) is added when not among "
+        "them. The executable is $TASKENGINE_WORKER_BINARY, else the installed one, "
+        "else the one next to Python, else the one on $PATH.",
         add_help=False,
     )
 
@@ -586,10 +586,8 @@ def _cmd_worker(args: argparse.Namespace) -> NoReturn:
 
     binary = find_worker_binary()
     forwarded = list(args.worker_args)
-    has_url = any(a == "--url" or a.startswith("--url=") for a in forwarded)
-    url = args.url or os.environ.get("TASKENGINE_URL")
-    if not has_url and url:
-        forwarded = ["--url", url, *forwarded]
+    if not any(a == "--url" or a.startswith("--url=") for a in forwarded):
+        forwarded = ["--url", store_url(args.url), *forwarded]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(binary, [binary, *forwarded])

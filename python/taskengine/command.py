@@ -22,8 +22,10 @@ class Command:
     task's result is ``{"returncode": int, "output": str}`` (the tail of its output); a
     non-zero exit status ends the task ``failed``.
 
-    ``env``, when given, is the complete environment of the command (``None``: the worker's
-    own); ``cwd`` is its working directory (``None``: the worker's choice).
+    ``env``, when given, is laid over the worker's environment: each name is set to its value
+    and the rest is inherited (``None``: the worker's environment unchanged). ``cwd`` is the
+    working directory (``None``: the worker's). A program named without a ``/`` is looked up
+    in the resulting ``PATH``.
     """
 
     argv: Sequence[str | os.PathLike[str]]

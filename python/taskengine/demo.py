@@ -7,7 +7,6 @@ needs no setup and leaves nothing behind.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import signal
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from taskengine import demo_tasks
-from taskengine._binaries import find_worker_binary, python_path_for_workers
+from taskengine._binaries import find_worker_binary, worker_environment
 from taskengine._spec import FINAL_STATES, TASK_STATES
 from taskengine.command import Command
 from taskengine.engine import Engine, connect
@@ -239,7 +238,7 @@ def _run(
     say(f"dispatched {len(tasks)} tasks; starting taskengine-worker --concurrency {concurrency}")
 
     log_path = workdir / "worker.log"
-    env = dict(os.environ, PYTHONPATH=python_path_for_workers())
+    env = worker_environment()
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
             [

@@ -7,7 +7,6 @@ built ``taskengine._core`` raises an ImportError that says how to build it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +28,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the build
 
 __all__ = ["DEFAULT_URL", "Engine", "connect"]
 
-DEFAULT_URL = "sqlite:///./taskengine.db"
+DEFAULT_URL = _spec.DEFAULT_URL
 """The store ``connect()`` opens when neither an URL nor ``$TASKENGINE_URL`` is given."""
 
 _Func = Callable[..., Any] | str
@@ -333,6 +332,4 @@ def connect(url: str | None = None) -> Engine:
     StoreUnavailable when the store can't be reached. Call :meth:`Engine.install` once to
     create the schema.
     """
-    if url is None:
-        url = os.environ.get("TASKENGINE_URL") or DEFAULT_URL
-    return Engine(url)
+    return Engine(_spec.store_url(url))

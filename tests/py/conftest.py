@@ -115,11 +115,10 @@ def engine(store_url: str) -> Engine:
 
 def worker_env(*extra_path: str | os.PathLike[str]) -> dict[str, str]:
     """The environment for a worker whose executors import ``sample_tasks``."""
-    from taskengine._binaries import python_path_for_workers
+    from taskengine._binaries import worker_environment
 
     return {
-        **os.environ,
-        "PYTHONPATH": python_path_for_workers(TESTS_DIR, *extra_path),
+        **worker_environment(TESTS_DIR, *extra_path),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
     }

@@ -128,6 +128,8 @@ def test_worker_command_execs_the_native_worker_with_url_and_arguments(tmp_path:
     assert explicit.stdout.splitlines()[1:] == ["--url", "sqlite:///x.db", "--help"]
     own_url = run_cli("worker", "--url", "sqlite:///y.db", env=env)
     assert own_url.stdout.splitlines()[1:] == ["--url", "sqlite:///y.db"]
+    default = run_cli("worker", env={**env, "TASKENGINE_URL": ""})
+    assert default.stdout.splitlines()[1:] == ["--url", "sqlite:///./taskengine.db"]
 
 
 def test_worker_command_without_a_binary_is_a_clear_error(tmp_path: Path) -> None:

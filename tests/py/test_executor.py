@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import taskengine._executor
 from conftest import TESTS_DIR, executor_command, worker_env
 
-EXECUTOR_FILE = Path(__file__).resolve().parents[2] / "python" / "taskengine" / "_executor.py"
+EXECUTOR_FILE = Path(taskengine._executor.__file__).resolve()  # the package under test
 
 
 class Executor:
@@ -107,7 +108,7 @@ def executor(tmp_path: Path) -> Iterator[Executor]:
 
 def test_runs_the_package_under_test_under_its_own_name(executor: Executor) -> None:
     # sys.modules["taskengine._executor"] is the running executor (not a second copy beside
-    # __main__), and it is this source tree's, not some other installed taskengine.
+    # __main__), and it is the taskengine under test, not some other installed one.
     response = executor.call("sample_tasks:executor_file")
     assert response["ok"], response
     assert Path(response["result"]).resolve() == EXECUTOR_FILE

@@ -217,6 +217,16 @@ void PythonExecutor::start() {
   process_ = std::move(process);
 }
 
+void PythonExecutor::prestart() {
+  discard_if_exited();
+  if (process_) return;
+  try {
+    start();
+  } catch (const Error&) {
+    // run() starts again and reports the error as the task's outcome.
+  }
+}
+
 PythonOutcome PythonExecutor::run(const Json& request, const std::function<void(pid_t)>& on_started,
                                   const std::function<void(const Json&)>& on_message) {
   if (!request.is_object() || !request.contains("id") || !request["id"].is_number_integer())

@@ -55,6 +55,10 @@ class PythonExecutor {
   // terminate_group(); leftovers in its group are killed.
   void stop();
 
+  // Starts the process now, so the first task does not pay for the
+  // interpreter's start and imports. Errors surface on the first run().
+  void prestart();
+
   pid_t pgid() const { return pgid_.load(); }  // 0 when not running
 
  private:

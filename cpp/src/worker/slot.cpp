@@ -17,8 +17,12 @@ Json error_json(const std::string& type, const std::string& message) {
 
 Slot::Slot(int index, std::string python, std::vector<std::string> imports,
            std::map<std::string, std::string> env, Done done)
-    : index_(index), done_(std::move(done)), python_(std::move(python), std::move(imports),
-                                                     std::move(env)) {
+    : index_(index),
+      done_(std::move(done)),
+      // A worker told what to import will run Python: start its executor
+      // now rather than on the first task.
+      prestart_(!imports.empty()),
+      python_(std::move(python), std::move(imports), std::move(env)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -81,6 +85,7 @@ void Slot::kill(KillReason reason, std::chrono::milliseconds grace) {
 }
 
 void Slot::loop() {
+  if (prestart_) python_.prestart();
   for (;;) {
     Task task;
     {

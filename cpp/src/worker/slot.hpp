@@ -52,6 +52,7 @@ class Slot {
 
   int index_;
   Done done_;
+  bool prestart_;
   exec::PythonExecutor python_;
   std::atomic<bool> busy_{false};
   std::atomic<std::int64_t> fence_{0};
