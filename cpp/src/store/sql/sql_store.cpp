@@ -456,14 +456,13 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
   std::vector<Task> claimed;
   std::optional<std::pair<std::int64_t, TaskId>> after;  // keyset (priority, id)
   for (;;) {
-    Params params{now};
+    Params params;
     std::string sql = "SELECT " + kTaskColumns +
-                      " FROM taskengine_tasks WHERE state = 'waiting' AND "
-                      "(not_before IS NULL OR not_before <= $1)";
+                      " FROM taskengine_tasks WHERE state = 'waiting'";
     if (after) {
       params.emplace_back(after->first);
       params.emplace_back(after->second);
-      sql += " AND (priority < $2 OR (priority = $2 AND id > $3))";
+      sql += " AND (priority < $1 OR (priority = $1 AND id > $2))";
     }
     params.emplace_back(std::int64_t{kClaimPage});
     sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size());
@@ -474,8 +473,10 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
       bool has_resources = !task.exclusive_resources.empty() || !task.shared_resources.empty();
       bool blocked = has_resources && gate.conflicts(task.exclusive_resources,
                                                      task.shared_resources);
-      if (!blocked && scheduler::mismatch(task, worker).empty()) claimed.push_back(task);
-      // Started or not, a task holds its resources against those behind it.
+      bool due = !task.not_before || *task.not_before <= now;
+      if (!blocked && due && scheduler::mismatch(task, worker).empty()) claimed.push_back(task);
+      // Started or not, due or not, a waiting task holds its place: its
+      // resources are held against every task behind it.
       if (has_resources) gate.hold(task.exclusive_resources, task.shared_resources);
       if (static_cast<int>(claimed.size()) >= limit) break;
     }
