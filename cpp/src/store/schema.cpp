@@ -62,6 +62,8 @@ std::vector<std::string> version_one(const Dialect& d) {
       " requirements " + d.json + " NOT NULL,"
       " worker_type TEXT NOT NULL DEFAULT 'worker',"
       " retry_policy " + d.json + " NOT NULL,"
+      // Waiting and nothing ahead of it conflicts: the claim reads only these.
+      " eligible " + d.boolean + " NOT NULL DEFAULT " + d.false_lit + ","
       " attempt INTEGER NOT NULL DEFAULT 0,"
       " fence " + d.bigint + " NOT NULL DEFAULT 0,"
       " resources " + d.json + " NOT NULL,"
@@ -77,18 +79,27 @@ std::vector<std::string> version_one(const Dialect& d) {
       " history " + d.json + ")",
       // Runnable tasks in claim order; the partial index keeps the claim from
       // ever touching finished rows.
-      "CREATE INDEX taskengine_tasks_waiting ON taskengine_tasks"
-      " (worker_type, priority DESC, id) WHERE state = 'waiting'",
+      "CREATE INDEX taskengine_tasks_eligible ON taskengine_tasks"
+      " (worker_type, priority DESC, id) WHERE state = 'waiting' AND eligible",
       "CREATE INDEX taskengine_tasks_active_worker ON taskengine_tasks (worker_id)"
       " WHERE state IN ('running', 'canceling')",
       "CREATE INDEX taskengine_tasks_group ON taskengine_tasks (task_group_id)",
       "CREATE INDEX taskengine_tasks_state ON taskengine_tasks (state, id)",
+      // The scheduler's view of resources: one row per (unfinished task,
+      // resource), with the task's place in the queue copied in so that
+      // every question the scheduler asks ("is anything ahead of this task
+      // holding R?") is one index range scan on R. holder: blocked (not in
+      // the queue yet), waiting (queued, something conflicts), ready (may
+      // start now), active (running or canceling). Rows go when the task ends.
       "CREATE TABLE taskengine_task_resources ("
       " task_id " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
       " resource TEXT NOT NULL,"
       " exclusive " + d.boolean + " NOT NULL,"
+      " priority INTEGER NOT NULL,"
+      " holder TEXT NOT NULL,"
       " PRIMARY KEY (task_id, resource))",
-      "CREATE INDEX taskengine_task_resources_resource ON taskengine_task_resources (resource)",
+      "CREATE INDEX taskengine_task_resources_queue ON taskengine_task_resources"
+      " (resource, holder, exclusive, priority, task_id)",
       "CREATE TABLE taskengine_task_dependencies ("
       " task_id " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
       " depends_on " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"

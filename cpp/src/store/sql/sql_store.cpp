@@ -5,9 +5,9 @@
 #include <unordered_map>
 
 #include "scheduler/matching.hpp"
-#include "scheduler/resource_gate.hpp"
 #include "scheduler/retry.hpp"
 #include "store/schema.hpp"
+#include "store/sql/resource_queue.hpp"
 #include "taskengine/errors.hpp"
 
 namespace taskengine::sql {
@@ -171,12 +171,14 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
     throw InvalidArgument("a task with unique key '" + *spec.unique_key + "' already exists");
 
   Json resources = {{"exclusive", spec.exclusive_resources}, {"shared", spec.shared_resources}};
+  // Tasks without resources are eligible as soon as they wait; the
+  // resource queue decides for the others.
   Rows rows = session_->query(
       "INSERT INTO taskengine_tasks (kind, name, payload, state, priority, created_at, "
       "not_before, finished_at, resources, task_group_id, depends_on, allow_failure, "
-      "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
-      "RETURNING id",
+      "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason, eligible) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
+      "FALSE) RETURNING id",
       {std::string(to_string(spec.kind)), spec.name, spec.payload.dump(),
        std::string(to_string(state)), std::int64_t{spec.priority}, now,
        optional_value(spec.not_before),
@@ -187,14 +189,12 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
        optional_value(spec.timeout_seconds), optional_value(spec.unique_key),
        optional_value(reason)});
   TaskId id = rows.at(0).integer(0);
-  for (const auto& r : spec.exclusive_resources)
-    session_->execute(
-        "INSERT INTO taskengine_task_resources (task_id, resource, exclusive) VALUES ($1, $2, TRUE)",
-        {id, r});
-  for (const auto& r : spec.shared_resources)
-    session_->execute(
-        "INSERT INTO taskengine_task_resources (task_id, resource, exclusive) VALUES ($1, $2, FALSE)",
-        {id, r});
+  if (state != TaskState::Skipped) {
+    ResourceQueue queue(*session_);
+    queue.add(id, spec.priority, spec.exclusive_resources, spec.shared_resources,
+              state == TaskState::Blocked ? "blocked" : "waiting");
+    if (state == TaskState::Waiting) queue.enqueue(id);
+  }
   std::set<TaskId> unique_deps(spec.depends_on.begin(), spec.depends_on.end());
   for (TaskId dep : unique_deps)
     session_->execute(
@@ -216,6 +216,10 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
   if (specs.empty()) return {};
   Micros now = now_micros();
   Transaction txn(*session_, true);
+  bool any_resources = std::any_of(specs.begin(), specs.end(), [](const TaskSpec& s) {
+    return !s.exclusive_resources.empty() || !s.shared_resources.empty();
+  });
+  if (any_resources) lock_scheduling();
   std::vector<TaskId> ids;
   ids.reserve(specs.size());
   for (const auto& spec : specs) ids.push_back(insert_task(spec, now));
@@ -268,9 +272,10 @@ TaskState SqlStore::cancel_locked(TaskId id, Micros now, std::vector<TaskId>& fi
   TaskState state = parse_task_state(rows[0].text(0));
   if (state == TaskState::Blocked || state == TaskState::Waiting) {
     session_->execute(
-        "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = 'canceled' "
-        "WHERE id = $1",
+        "UPDATE taskengine_tasks SET state = 'canceled', eligible = FALSE, finished_at = $2, "
+        "reason = 'canceled' WHERE id = $1",
         {id, now});
+    ResourceQueue(*session_).remove(id);
     finished.push_back(id);
     return TaskState::Canceled;
   }
@@ -289,6 +294,7 @@ TaskState SqlStore::cancel_task(TaskId id) {
   require_schema();
   Micros now = now_micros();
   Transaction txn(*session_, true);
+  lock_scheduling();
   std::vector<TaskId> finished;
   bool wake = false;
   TaskState state = cancel_locked(id, now, finished, wake);
@@ -312,6 +318,7 @@ int SqlStore::cancel_task_group(GroupId id) {
   require_schema();
   Micros now = now_micros();
   Transaction txn(*session_, true);
+  lock_scheduling();
   if (session_->query("SELECT 1 FROM taskengine_task_groups WHERE id = $1", {id}).empty())
     throw NotFound("task group " + std::to_string(id) + " does not exist");
   session_->execute("UPDATE taskengine_task_groups SET all_tasks_dispatched = TRUE WHERE id = $1",
@@ -367,10 +374,12 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
             "UPDATE taskengine_tasks SET state = 'skipped', finished_at = $2, reason = $3 "
             "WHERE id = $1",
             {id, now, *failed});
+        ResourceQueue(*session_).remove(id);
         finished.push_back(id);
       } else {
         session_->execute(
             "UPDATE taskengine_tasks SET state = 'waiting', reason = NULL WHERE id = $1", {id});
+        ResourceQueue(*session_).enqueue(id);
         unblocked = true;
       }
     }
@@ -434,62 +443,46 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
   if (limit <= 0) return {};
   Micros now = now_micros();
   Transaction txn(*session_, true);
-  // One claimer at a time decides, so two workers never both see the same
-  // resource free. SQLite's BEGIN IMMEDIATE already serializes writers.
-  if (session_->dialect() == Dialect::Postgres)
-    session_->execute_script("SELECT pg_advisory_xact_lock(7346252)");
-
-  scheduler::ResourceGate gate;
-  {
-    std::unordered_map<TaskId, std::pair<std::vector<std::string>, std::vector<std::string>>> held;
-    for (const auto& row : session_->query(
-             "SELECT r.task_id, r.resource, r.exclusive FROM taskengine_task_resources r "
-             "JOIN taskengine_tasks t ON t.id = r.task_id "
-             "WHERE t.state IN ('running', 'canceling')",
-             {})) {
-      auto& entry = held[row.integer(0)];
-      (row.boolean(2) ? entry.first : entry.second).push_back(row.text(1));
-    }
-    for (const auto& [id, resources] : held) gate.hold(resources.first, resources.second);
-  }
-
+  // Only eligible tasks are read: no two of them conflict, so claimers need
+  // no lock beyond the rows they take (SKIP LOCKED on PostgreSQL; SQLite's
+  // BEGIN IMMEDIATE serializes writers anyway).
+  const std::string lock_rows =
+      session_->dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
   std::vector<Task> claimed;
   std::optional<std::pair<std::int64_t, TaskId>> after;  // keyset (priority, id)
   for (;;) {
-    Params params;
+    Params params{worker.worker_type, now};
     std::string sql = "SELECT " + kTaskColumns +
-                      " FROM taskengine_tasks WHERE state = 'waiting'";
+                      " FROM taskengine_tasks WHERE state = 'waiting' AND eligible AND "
+                      "worker_type = $1 AND (not_before IS NULL OR not_before <= $2)";
     if (after) {
       params.emplace_back(after->first);
       params.emplace_back(after->second);
-      sql += " AND (priority < $1 OR (priority = $1 AND id > $2))";
+      sql += " AND priority <= $3 AND (priority < $3 OR id > $4)";
     }
-    params.emplace_back(std::int64_t{kClaimPage});
-    sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size());
+    std::int64_t page = std::max<std::int64_t>(limit, kClaimPage);
+    params.emplace_back(page);
+    sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size()) + lock_rows;
     Rows rows = session_->query(sql, params);
     for (const auto& row : rows) {
       Task task = task_from_row(row);
       after = std::make_pair(std::int64_t{task.priority}, task.id);
-      bool has_resources = !task.exclusive_resources.empty() || !task.shared_resources.empty();
-      bool blocked = has_resources && gate.conflicts(task.exclusive_resources,
-                                                     task.shared_resources);
-      bool due = !task.not_before || *task.not_before <= now;
-      if (!blocked && due && scheduler::mismatch(task, worker).empty()) claimed.push_back(task);
-      // Started or not, due or not, a waiting task holds its place: its
-      // resources are held against every task behind it.
-      if (has_resources) gate.hold(task.exclusive_resources, task.shared_resources);
+      if (scheduler::mismatch(task, worker).empty()) claimed.push_back(std::move(task));
       if (static_cast<int>(claimed.size()) >= limit) break;
     }
-    if (static_cast<int>(claimed.size()) >= limit || static_cast<int>(rows.size()) < kClaimPage)
+    if (static_cast<int>(claimed.size()) >= limit || static_cast<std::int64_t>(rows.size()) < page)
       break;
   }
 
+  ResourceQueue queue(*session_);
   for (auto& task : claimed) {
     Rows rows = session_->query(
-        "UPDATE taskengine_tasks SET state = 'running', attempt = attempt + 1, "
-        "fence = fence + 1, started_at = $2, worker_id = $3, worker_name = $4, reason = NULL "
-        "WHERE id = $1 RETURNING attempt, fence",
+        "UPDATE taskengine_tasks SET state = 'running', eligible = FALSE, "
+        "attempt = attempt + 1, fence = fence + 1, started_at = $2, worker_id = $3, "
+        "worker_name = $4, reason = NULL WHERE id = $1 RETURNING attempt, fence",
         {task.id, now, worker.id, worker.name});
+    if (!task.exclusive_resources.empty() || !task.shared_resources.empty())
+      queue.activate(task.id);
     task.state = TaskState::Running;
     task.attempt = static_cast<int>(rows.at(0).integer(0));
     task.fence = rows.at(0).integer(1);
@@ -499,6 +492,14 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
   }
   txn.commit();
   return claimed;
+}
+
+void SqlStore::lock_scheduling() {
+  // Transactions that change which tasks are eligible take turns, so each
+  // sees the others' decisions; claims do not take it. SQLite's
+  // BEGIN IMMEDIATE already serializes every writer.
+  if (session_->dialect() == Dialect::Postgres)
+    session_->execute_script("SELECT pg_advisory_xact_lock(7346252)");
 }
 
 // ---------------------------------------------------------------- completion
@@ -515,6 +516,7 @@ bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::str
         {task.id, not_before, json_value(error),
          reason + "; attempt " + std::to_string(task.attempt) + " of " +
              std::to_string(task.retry.max_attempts) + ", retrying"});
+    ResourceQueue(*session_).enqueue(task.id);
     session_->notify();
     return false;
   }
@@ -522,6 +524,7 @@ bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::str
       "UPDATE taskengine_tasks SET state = 'failed', finished_at = $2, error = $3, reason = $4 "
       "WHERE id = $1",
       {task.id, now, json_value(error), reason});
+  ResourceQueue(*session_).remove(task.id);
   return true;
 }
 
@@ -531,34 +534,56 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
   if (completions.empty()) return applied;
   Micros now = now_micros();
   Transaction txn(*session_, true);
-  std::vector<TaskId> finished;
+  // First read every attempt, then take the scheduling lock if any of them
+  // frees resources or may unblock dependents: locks before writes.
+  std::vector<std::optional<Task>> tasks;
+  bool needs_lock = false;
   for (const auto& c : completions) {
     Rows rows = session_->query("SELECT " + kTaskColumns +
                                     " FROM taskengine_tasks WHERE id = $1 AND fence = $2 AND "
                                     "state IN ('running', 'canceling')",
                                 {c.task_id, c.fence});
     if (rows.empty()) {
-      applied.push_back(false);  // a newer attempt owns the task, or it ended
+      tasks.emplace_back();  // a newer attempt owns the task, or it ended
       continue;
     }
     Task task = task_from_row(rows[0]);
-    applied.push_back(true);
+    needs_lock = needs_lock || !task.exclusive_resources.empty() ||
+                 !task.shared_resources.empty() ||
+                 !session_
+                      ->query("SELECT 1 FROM taskengine_task_dependencies WHERE depends_on = $1 "
+                              "LIMIT 1",
+                              {task.id})
+                      .empty();
+    tasks.push_back(std::move(task));
+  }
+  if (needs_lock) lock_scheduling();
+  std::vector<TaskId> finished;
+  std::set<TaskId> seen;  // the same attempt twice in one batch: only the first counts
+  for (std::size_t i = 0; i < completions.size(); ++i) {
+    const Completion& c = completions[i];
+    bool apply = tasks[i].has_value() && seen.insert(c.task_id).second;
+    applied.push_back(apply);
+    if (!apply) continue;
+    const Task& task = *tasks[i];
     if (c.state == TaskState::Failed && task.state == TaskState::Running) {
       if (fail_or_retry(task, c.error, c.reason.value_or("failed"), now))
         finished.push_back(task.id);
       continue;
     }
-    // An attempt asked to cancel ends canceled unless it completed anyway.
+    // An attempt asked to cancel ends canceled, even if it finished before
+    // the kill reached it: cancel means "this never counts" (invariant 6).
     TaskState final_state = c.state;
-    if (task.state == TaskState::Canceling && c.state != TaskState::Completed)
-      final_state = TaskState::Canceled;
+    if (task.state == TaskState::Canceling) final_state = TaskState::Canceled;
     std::optional<std::string> reason = c.reason;
     if (final_state == TaskState::Canceled && !reason) reason = "canceled";
     session_->execute(
         "UPDATE taskengine_tasks SET state = $2, finished_at = $3, result = $4, error = $5, "
         "reason = $6 WHERE id = $1",
-        {task.id, std::string(to_string(final_state)), now, json_value(c.result),
+        {task.id, std::string(to_string(final_state)), now,
+         final_state == TaskState::Canceled ? Value(std::monostate{}) : json_value(c.result),
          json_value(c.error), optional_value(reason)});
+    ResourceQueue(*session_).remove(task.id);
     finished.push_back(task.id);
   }
   settle_dependents(finished, now);
@@ -584,6 +609,7 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
       {std::int64_t{1}, cutoff});
   int recovered = 0;
   std::vector<TaskId> finished;
+  if (!lost.empty()) lock_scheduling();
   for (const auto& worker : lost) {
     WorkerId id = worker.integer(0);
     session_->execute("UPDATE taskengine_workers SET online = $2 WHERE id = $1",
@@ -601,6 +627,7 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
             "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = $3 "
             "WHERE id = $1",
             {task.id, now, reason});
+        ResourceQueue(*session_).remove(task.id);
         finished.push_back(task.id);
         continue;
       }
@@ -616,12 +643,16 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
 
 bool SqlStore::requeue(TaskId id, std::int64_t fence, const std::string& reason) {
   Transaction txn(*session_, true);
+  lock_scheduling();
   // attempt - 1: a task handed back by a stopping worker did not fail.
   std::int64_t changed = session_->execute(
       "UPDATE taskengine_tasks SET state = 'waiting', attempt = attempt - 1, worker_id = NULL, "
       "started_at = NULL, reason = $3 WHERE id = $1 AND fence = $2 AND state = 'running'",
       {id, fence, reason});
-  if (changed) session_->notify();
+  if (changed) {
+    ResourceQueue(*session_).enqueue(id);
+    session_->notify();
+  }
   txn.commit();
   return changed == 1;
 }

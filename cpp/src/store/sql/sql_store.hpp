@@ -43,6 +43,7 @@ class SqlStore final : public Store {
 
  private:
   void require_schema();
+  void lock_scheduling();
   TaskId insert_task(const TaskSpec& spec, Micros now);
   // Settles blocked dependents of tasks that just reached a final state:
   // unblocks them, or skips them (and, in turn, their dependents).
