@@ -424,6 +424,56 @@ TEST_P(StoreConformance, ConcurrentClaimersNeverShareATask) {
   EXPECT_EQ(all.size(), 200u);
 }
 
+TEST_P(StoreConformance, RetvalArgumentsResolveWhenTheDependentStarts) {
+  TaskId parent = dispatch(function_task());
+  TaskSpec child = function_task("m:f", Json::array({Json{{"$retval", parent}}, 7}));
+  child.payload["kwargs"] = {{"nested", {{"x", Json{{"$retval", parent}}}}}};
+  child.depends_on = {parent};
+  TaskId child_id = dispatch(child);
+  TaskSpec stray = function_task("m:f", Json::array({Json{{"$retval", parent}}}));
+  EXPECT_THROW(dispatch(stray), InvalidArgument);  // not in depends_on
+
+  auto claimed = store_->claim(worker_, 1);
+  finish(claimed.at(0), TaskState::Completed, Json{{"files", 3}});
+  auto started = store_->claim(worker_, 1);
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].id, child_id);
+  EXPECT_EQ(started[0].payload["args"], (Json::array({Json{{"files", 3}}, 7})));
+  EXPECT_EQ(started[0].payload["kwargs"]["nested"]["x"], (Json{{"files", 3}}));
+  // The stored arguments keep the reference.
+  EXPECT_EQ(task(child_id).payload["args"][0], (Json{{"$retval", parent}}));
+}
+
+TEST_P(StoreConformance, ClaimTaskTakesOneTaskOnlyIfItMayStart) {
+  TaskId holder = dispatch(with_resources({"R"}, {}));
+  TaskId blocked = dispatch(with_resources({"R"}, {}));
+  TaskId free_task = dispatch(function_task());
+  EXPECT_FALSE(store_->claim_task(blocked, worker_).has_value());
+  auto started = store_->claim_task(holder, worker_);
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->state, TaskState::Running);
+  EXPECT_EQ(task(holder).worker_id, worker_.id);
+  EXPECT_FALSE(store_->claim_task(holder, worker_).has_value());  // already running
+  WorkerInfo signer = register_worker("signer", "signing");
+  EXPECT_FALSE(store_->claim_task(free_task, signer).has_value());  // wrong type
+  EXPECT_EQ(store_->cancel_task(blocked, "Resources temporarily unavailable"),
+            TaskState::Canceled);
+  EXPECT_EQ(task(blocked).reason, "Resources temporarily unavailable");
+}
+
+TEST_P(StoreConformance, WaitingTasksSayWhy) {
+  TaskId holder = dispatch(with_resources({"R"}, {}));
+  TaskId behind = dispatch(with_resources({}, {"R"}));
+  TaskSpec signing = function_task();
+  signing.requirements.worker_type = "signing";
+  TaskId unmatched = dispatch(signing);
+  ASSERT_EQ(claim_ids(1), std::vector<TaskId>{holder});
+  EXPECT_EQ(task(behind).reason,
+            "waiting for resource 'R', held by running task " + std::to_string(holder));
+  EXPECT_EQ(task(unmatched).reason,
+            "no online worker can run it: it needs a worker of type signing");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 

@@ -59,7 +59,8 @@ class Store {
   // Cancel: a blocked or waiting task ends `canceled` at once; a running one
   // becomes `canceling` and its worker is woken. Returns the new state.
   // Throws NotFound for an unknown id; a finished task is left as it is.
-  virtual TaskState cancel_task(TaskId id) = 0;
+  virtual TaskState cancel_task(TaskId id, const std::string& reason) = 0;
+  TaskState cancel_task(TaskId id) { return cancel_task(id, "canceled"); }
 
   virtual GroupId create_task_group(const std::string& description) = 0;
   // Cancels every unfinished task of the group; returns how many.
@@ -74,8 +75,13 @@ class Store {
   virtual std::vector<WorkerInfo> list_workers(bool include_offline) = 0;
 
   // Claims up to `limit` runnable tasks for `worker`, in priority then
-  // dispatch order, marking them running with a new attempt number.
+  // dispatch order, marking them running with a new attempt number and
+  // fencing token. {"$retval": id} arguments come back resolved.
   virtual std::vector<Task> claim(const WorkerInfo& worker, int limit) = 0;
+
+  // Claims one given task for `worker` if it may start now (eligible, due,
+  // matching): pulpcore's immediate dispatch. nullopt otherwise.
+  virtual std::optional<Task> claim_task(TaskId id, const WorkerInfo& worker) = 0;
 
   // Ends attempts, each fenced by its token. Returns, per
   // completion, whether it was applied (false: stale attempt, ignored).

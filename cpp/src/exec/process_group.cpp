@@ -241,6 +241,12 @@ void prepare_child(const ChildSetup& setup) noexcept {
     ::_exit(127);
   };
   if (::setpgid(0, 0) != 0) fail("setpgid");
+  // A worker killed with SIGKILL must not leave its tasks running beside
+  // their retries elsewhere: the child gets SIGKILL when the thread that
+  // spawned it (a slot, which lives as long as the worker) goes away. The
+  // getppid() check closes the race with a parent that died before prctl.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("prctl");
+  if (::getppid() != setup.parent) ::_exit(127);
   // Ignored dispositions survive exec; handled ones are reset by exec itself.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;

@@ -6,6 +6,7 @@
 // group, and reaping the orphans a group leaves behind.
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -116,6 +117,8 @@ struct ChildSetup {
   int err = -1;
   const char* cwd = nullptr;
   int report = -1;  // ChildSetupReport::write_fd()
+  // The spawning process, read before the fork: the child dies with it.
+  pid_t parent = ::getpid();
 };
 
 // Runs in the forked child before exec, so only async-signal-safe calls: new

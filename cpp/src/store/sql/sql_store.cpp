@@ -6,6 +6,7 @@
 
 #include "scheduler/matching.hpp"
 #include "scheduler/retry.hpp"
+#include "scheduler/retval.hpp"
 #include "store/schema.hpp"
 #include "store/sql/resource_queue.hpp"
 #include "taskengine/errors.hpp"
@@ -144,6 +145,11 @@ void SqlStore::require_schema() {
 // ---------------------------------------------------------------- dispatch
 
 TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
+  for (TaskId ref : scheduler::retval_references(spec.payload))
+    if (std::find(spec.depends_on.begin(), spec.depends_on.end(), ref) == spec.depends_on.end())
+      throw InvalidArgument("an argument refers to the result of task " + std::to_string(ref) +
+                            " ({\"$retval\": " + std::to_string(ref) +
+                            "}), which is not in depends_on");
   // A dependency decides the initial state: all done -> waiting, any
   // unfinished -> blocked, any failed (without allow_failure) -> skipped.
   TaskState state = TaskState::Waiting;
@@ -235,7 +241,47 @@ std::optional<Task> SqlStore::get_task(TaskId id) {
   Rows rows =
       session_->query("SELECT " + kTaskColumns + " FROM taskengine_tasks WHERE id = $1", {id});
   if (rows.empty()) return std::nullopt;
-  return task_from_row(rows[0]);
+  std::vector<Task> tasks{task_from_row(rows[0])};
+  explain_waiting(tasks);
+  return tasks[0];
+}
+
+void SqlStore::explain_waiting(std::vector<Task>& tasks) {
+  std::optional<std::vector<WorkerInfo>> workers;  // read once, if needed
+  Micros now = now_micros();
+  for (auto& task : tasks) {
+    if (task.state != TaskState::Waiting || task.reason) continue;
+    if (task.not_before && *task.not_before > now) {
+      task.reason = "not before " + format_iso8601(*task.not_before);
+      continue;
+    }
+    Rows held = session_->query(
+        "SELECT mine.resource, other.task_id, other.holder FROM taskengine_task_resources mine "
+        "JOIN taskengine_task_resources other ON other.resource = mine.resource "
+        "AND other.task_id <> mine.task_id AND (mine.exclusive OR other.exclusive) "
+        "WHERE mine.task_id = $1 AND mine.holder = 'waiting' AND (other.holder = 'active' OR "
+        "(other.holder IN ('waiting', 'ready') AND other.priority >= mine.priority AND "
+        "(other.priority > mine.priority OR other.task_id < mine.task_id))) LIMIT 1",
+        {task.id});
+    if (!held.empty()) {
+      task.reason = "waiting for resource '" + held[0].text(0) + "', " +
+                    (held[0].text(2) == "active" ? "held by running task "
+                                                 : "wanted first by waiting task ") +
+                    held[0].text(1);
+      continue;
+    }
+    if (!workers) workers = list_workers(false);
+    std::string why = "no online worker";
+    for (const auto& worker : *workers) {
+      std::string mismatch = scheduler::mismatch(task, worker);
+      if (mismatch.empty()) {
+        why.clear();
+        break;
+      }
+      why = "no online worker can run it: it " + mismatch;
+    }
+    task.reason = why.empty() ? "waiting for a free worker slot" : why;
+  }
 }
 
 std::vector<Task> SqlStore::list_tasks(const TaskFilter& filter) {
@@ -260,21 +306,22 @@ std::vector<Task> SqlStore::list_tasks(const TaskFilter& filter) {
   sql += " LIMIT $" + std::to_string(params.size());
   std::vector<Task> tasks;
   for (const auto& row : session_->query(sql, params)) tasks.push_back(task_from_row(row));
+  explain_waiting(tasks);
   return tasks;
 }
 
 // ---------------------------------------------------------------- cancel
 
-TaskState SqlStore::cancel_locked(TaskId id, Micros now, std::vector<TaskId>& finished,
-                                  bool& wake) {
+TaskState SqlStore::cancel_locked(TaskId id, const std::string& reason, Micros now,
+                                  std::vector<TaskId>& finished, bool& wake) {
   Rows rows = session_->query("SELECT state FROM taskengine_tasks WHERE id = $1", {id});
   if (rows.empty()) throw NotFound("task " + std::to_string(id) + " does not exist");
   TaskState state = parse_task_state(rows[0].text(0));
   if (state == TaskState::Blocked || state == TaskState::Waiting) {
     session_->execute(
         "UPDATE taskengine_tasks SET state = 'canceled', eligible = FALSE, finished_at = $2, "
-        "reason = 'canceled' WHERE id = $1",
-        {id, now});
+        "reason = $3 WHERE id = $1",
+        {id, now, reason});
     ResourceQueue(*session_).remove(id);
     finished.push_back(id);
     return TaskState::Canceled;
@@ -290,14 +337,14 @@ TaskState SqlStore::cancel_locked(TaskId id, Micros now, std::vector<TaskId>& fi
   return state;
 }
 
-TaskState SqlStore::cancel_task(TaskId id) {
+TaskState SqlStore::cancel_task(TaskId id, const std::string& reason) {
   require_schema();
   Micros now = now_micros();
   Transaction txn(*session_, true);
   lock_scheduling();
   std::vector<TaskId> finished;
   bool wake = false;
-  TaskState state = cancel_locked(id, now, finished, wake);
+  TaskState state = cancel_locked(id, reason, now, finished, wake);
   settle_dependents(finished, now);
   if (wake || !finished.empty()) session_->notify();
   txn.commit();
@@ -331,7 +378,7 @@ int SqlStore::cancel_task_group(GroupId id) {
   bool wake = false;
   int count = 0;
   for (const auto& row : rows) {
-    TaskState state = cancel_locked(row.integer(0), now, finished, wake);
+    TaskState state = cancel_locked(row.integer(0), "task group canceled", now, finished, wake);
     if (state == TaskState::Canceled || state == TaskState::Canceling) ++count;
   }
   settle_dependents(finished, now);
@@ -474,6 +521,32 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
       break;
   }
 
+  start_claimed(claimed, worker, now);
+  txn.commit();
+  return claimed;
+}
+
+std::optional<Task> SqlStore::claim_task(TaskId id, const WorkerInfo& worker) {
+  Micros now = now_micros();
+  Transaction txn(*session_, true);
+  const std::string lock_rows =
+      session_->dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
+  Rows rows = session_->query("SELECT " + kTaskColumns +
+                                  " FROM taskengine_tasks WHERE id = $1 AND state = 'waiting' "
+                                  "AND eligible AND (not_before IS NULL OR not_before <= $2)" +
+                                  lock_rows,
+                              {id, now});
+  if (rows.empty()) return std::nullopt;
+  std::vector<Task> claimed{task_from_row(rows[0])};
+  if (claimed[0].requirements.worker_type != worker.worker_type ||
+      !scheduler::mismatch(claimed[0], worker).empty())
+    return std::nullopt;
+  start_claimed(claimed, worker, now);
+  txn.commit();
+  return claimed[0];
+}
+
+void SqlStore::start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now) {
   ResourceQueue queue(*session_);
   for (auto& task : claimed) {
     Rows rows = session_->query(
@@ -489,9 +562,18 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
     task.started_at = now;
     task.worker_id = worker.id;
     task.worker_name = worker.name;
+    if (!task.depends_on.empty()) resolve_retvals(task);
   }
-  txn.commit();
-  return claimed;
+}
+
+void SqlStore::resolve_retvals(Task& task) {
+  if (scheduler::retval_references(task.payload).empty()) return;
+  task.payload = scheduler::substitute_retvals(task.payload, [this](TaskId dep) -> Json {
+    // A dependency that did not complete (allow_failure) gives null.
+    Rows rows = session_->query(
+        "SELECT result FROM taskengine_tasks WHERE id = $1 AND state = 'completed'", {dep});
+    return rows.empty() ? Json(nullptr) : parse_json(rows[0].optional_text(0));
+  });
 }
 
 void SqlStore::lock_scheduling() {

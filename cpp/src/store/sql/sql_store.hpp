@@ -25,7 +25,8 @@ class SqlStore final : public Store {
   std::vector<TaskId> dispatch(const std::vector<TaskSpec>& specs) override;
   std::optional<Task> get_task(TaskId id) override;
   std::vector<Task> list_tasks(const TaskFilter& filter) override;
-  TaskState cancel_task(TaskId id) override;
+  using Store::cancel_task;
+  TaskState cancel_task(TaskId id, const std::string& reason) override;
   GroupId create_task_group(const std::string& description) override;
   int cancel_task_group(GroupId id) override;
 
@@ -35,6 +36,7 @@ class SqlStore final : public Store {
   std::vector<WorkerInfo> list_workers(bool include_offline) override;
 
   std::vector<Task> claim(const WorkerInfo& worker, int limit) override;
+  std::optional<Task> claim_task(TaskId id, const WorkerInfo& worker) override;
   std::vector<bool> complete(const std::vector<Completion>& completions) override;
   std::vector<std::pair<TaskId, std::int64_t>> canceling_tasks(WorkerId worker) override;
   int recover_lost_workers(std::chrono::milliseconds timeout) override;
@@ -44,6 +46,13 @@ class SqlStore final : public Store {
  private:
   void require_schema();
   void lock_scheduling();
+  // Marks claimed tasks running for `worker` and fills in their attempt,
+  // fence and resolved $retval arguments.
+  void start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now);
+  void resolve_retvals(Task& task);
+  // Fills in why each waiting task without a reason is still waiting
+  // (computed when read, never stored: it changes with every claim).
+  void explain_waiting(std::vector<Task>& tasks);
   TaskId insert_task(const TaskSpec& spec, Micros now);
   // Settles blocked dependents of tasks that just reached a final state:
   // unblocks them, or skips them (and, in turn, their dependents).
@@ -51,7 +60,8 @@ class SqlStore final : public Store {
   // Ends one running attempt as failed, or requeues it when its retry
   // policy allows another try. Returns true if the task reached a final state.
   bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now);
-  TaskState cancel_locked(TaskId id, Micros now, std::vector<TaskId>& finished, bool& wake);
+  TaskState cancel_locked(TaskId id, const std::string& reason, Micros now,
+                          std::vector<TaskId>& finished, bool& wake);
 
   std::unique_ptr<Session> session_;
   std::mt19937_64 random_;
