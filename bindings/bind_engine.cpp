@@ -48,6 +48,33 @@ TaskFilter parse_filter(const std::string& filter_json) {
   return filter;
 }
 
+WorkerInfo worker_from_json(const Json& j) {
+  if (!j.is_object()) throw InvalidArgument("a worker must be an object");
+  WorkerInfo info;
+  info.id = j.value("id", WorkerId{0});
+  info.name = j.value("name", std::string());
+  info.worker_type = j.value("worker_type", std::string("worker"));
+  info.hostname = j.value("hostname", std::string());
+  info.pid = j.value("pid", std::int64_t{0});
+  info.metadata = j.value("metadata", Json::object());
+  return info;
+}
+
+Completion completion_from_json(const Json& j) {
+  if (!j.is_object()) throw InvalidArgument("a completion must be an object");
+  Completion c;
+  c.task_id = j.at("task_id").get<TaskId>();
+  c.fence = j.at("fence").get<std::int64_t>();
+  c.state = parse_task_state(j.at("state").get<std::string>());
+  if (c.state != TaskState::Completed && c.state != TaskState::Failed &&
+      c.state != TaskState::Canceled)
+    throw InvalidArgument("a completion ends completed, failed or canceled");
+  c.result = j.value("result", Json());
+  c.error = j.value("error", Json());
+  if (j.contains("reason") && j["reason"].is_string()) c.reason = j["reason"].get<std::string>();
+  return c;
+}
+
 // pip installs the worker into the environment's bin/, four levels above
 // site-packages/taskengine/_core*.so.
 std::string worker_binary() {
@@ -108,11 +135,56 @@ void register_engine(py::module_& m) {
           py::arg("filter_json"))
       .def(
           "cancel_task",
-          [](Engine& e, TaskId id) {
+          [](Engine& e, TaskId id, const std::string& reason) {
             py::gil_scoped_release release;
-            return std::string(to_string(e.cancel_task(id)));
+            return std::string(to_string(e.store().cancel_task(id, reason)));
           },
-          py::arg("task_id"))
+          py::arg("task_id"), py::arg("reason") = "canceled")
+      // The in-process worker behind immediate dispatch: the caller's own
+      // process registers, claims one given task, runs it, and completes it.
+      .def(
+          "register_worker",
+          [](Engine& e, const std::string& info_json) {
+            WorkerInfo info = worker_from_json(parse_argument(info_json, "the worker"));
+            py::gil_scoped_release release;
+            return e.store().register_worker(info);
+          },
+          py::arg("info_json"))
+      .def(
+          "heartbeat",
+          [](Engine& e, WorkerId id) {
+            py::gil_scoped_release release;
+            return e.store().heartbeat(id);
+          },
+          py::arg("worker_id"))
+      .def(
+          "unregister_worker",
+          [](Engine& e, WorkerId id) {
+            py::gil_scoped_release release;
+            e.store().unregister_worker(id);
+          },
+          py::arg("worker_id"))
+      .def(
+          "claim_task",
+          [](Engine& e, TaskId id, const std::string& info_json) -> std::optional<std::string> {
+            WorkerInfo info = worker_from_json(parse_argument(info_json, "the worker"));
+            std::optional<Task> task;
+            {
+              py::gil_scoped_release release;
+              task = e.store().claim_task(id, info);
+            }
+            if (!task) return std::nullopt;
+            return task->to_json().dump();
+          },
+          py::arg("task_id"), py::arg("worker_json"))
+      .def(
+          "complete",
+          [](Engine& e, const std::string& completion_json) -> bool {
+            Completion c = completion_from_json(parse_argument(completion_json, "the completion"));
+            py::gil_scoped_release release;
+            return static_cast<bool>(e.store().complete({c}).at(0));
+          },
+          py::arg("completion_json"))
       .def("create_task_group", &Engine::create_task_group, py::arg("description") = "",
            py::call_guard<py::gil_scoped_release>())
       .def("cancel_task_group", &Engine::cancel_task_group, py::arg("group_id"),
