@@ -1,25 +1,10 @@
 #include <gtest/gtest.h>
 
 #include "scheduler/matching.hpp"
-#include "scheduler/resource_gate.hpp"
 #include "scheduler/retry.hpp"
 
 namespace taskengine::scheduler {
 namespace {
-
-TEST(ResourceGate, ExclusiveConflictsWithAnyHolderSharedOnlyWithExclusive) {
-  ResourceGate gate;
-  EXPECT_FALSE(gate.conflicts({"a"}, {"b"}));
-  gate.hold({}, {"s"});
-  EXPECT_FALSE(gate.conflicts({}, {"s"}));
-  EXPECT_TRUE(gate.conflicts({"s"}, {}));
-  gate.hold({"x"}, {});
-  EXPECT_TRUE(gate.conflicts({}, {"x"}));
-  EXPECT_TRUE(gate.conflicts({"x"}, {}));
-  EXPECT_FALSE(gate.conflicts({"y"}, {"z"}));
-  gate.clear();
-  EXPECT_FALSE(gate.conflicts({"x", "s"}, {}));
-}
 
 TEST(Versions, CompareNumerically) {
   EXPECT_LT(compare_versions("1.9", "1.10"), 0);

@@ -383,12 +383,29 @@ TEST_P(StoreConformance, MatchingKeepsTasksForCapableWorkers) {
   EXPECT_EQ(claim_ids(10, &new_gcc), std::vector<TaskId>{v});
 }
 
-TEST_P(StoreConformance, DispatchWakesListeners) {
-  auto listener = store_->listen();
+TEST_P(StoreConformance, WakeUpsReachOnlyWorkersThatCanAct) {
+  auto listener = store_->listen(worker_);
+  WorkerInfo signer = register_worker("signer", "signing");
+  auto signing_listener = store_->listen(signer);
   EXPECT_FALSE(listener->wait(std::chrono::milliseconds(50)));
   auto other = open_store(test_store_->url());
-  other->dispatch({function_task()});
+  TaskId id = other->dispatch({function_task()}).at(0);
   EXPECT_TRUE(listener->wait(std::chrono::seconds(5)));
+  EXPECT_FALSE(signing_listener->wait(std::chrono::milliseconds(100)));
+
+  // A task held back by a resource wakes nobody; freeing it does.
+  TaskId holder = dispatch(with_resources({"R"}, {}));
+  listener->wait(std::chrono::milliseconds(100));
+  ASSERT_EQ(claim_ids(2), (std::vector<TaskId>{id, holder}));
+  other->dispatch({with_resources({"R"}, {})});
+  EXPECT_FALSE(listener->wait(std::chrono::milliseconds(100)));
+  finish(task(holder), TaskState::Completed);
+  EXPECT_TRUE(listener->wait(std::chrono::seconds(5)));
+
+  // Cancel reaches the worker running the task.
+  other->cancel_task(id);
+  EXPECT_TRUE(listener->wait(std::chrono::seconds(5)));
+  EXPECT_FALSE(signing_listener->wait(std::chrono::milliseconds(50)));
   listener->interrupt();
   EXPECT_TRUE(listener->wait(std::chrono::seconds(5)));
 }

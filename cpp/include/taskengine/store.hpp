@@ -99,8 +99,11 @@ class Store {
   // (graceful shutdown).
   virtual bool requeue(TaskId id, std::int64_t fence, const std::string& reason) = 0;
 
-  // Opens a listener that wakes when tasks are dispatched or canceled.
-  virtual std::unique_ptr<WakeupListener> listen() = 0;
+  // Opens a listener for one worker. It wakes when a task of the worker's
+  // type may have become startable (dispatched, unblocked, freed resources,
+  // retried) or when a task the worker runs is asked to cancel; wake-ups for
+  // other worker types or other workers never reach it.
+  virtual std::unique_ptr<WakeupListener> listen(const WorkerInfo& worker) = 0;
 };
 
 // Opens a store by URL: sqlite:///abs/path.db, sqlite:///./rel.db,

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 #include "taskengine/errors.hpp"
 
@@ -53,31 +54,46 @@ class FileDescriptor {
   int fd_;
 };
 
+// One datagram socket per topic, named "<topic>.<pid>.<n>", all polled
+// together with an eventfd for interrupt().
 class SocketListener final : public WakeupListener {
  public:
-  explicit SocketListener(const std::string& directory)
-      : socket_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)),
-        interrupt_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (socket_.get() < 0 || interrupt_.get() < 0)
-      throw StoreError(std::string("cannot create a wake-up socket: ") + std::strerror(errno));
+  SocketListener(const std::string& directory, const std::vector<std::string>& topics)
+      : interrupt_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (interrupt_.get() < 0)
+      throw StoreError(std::string("cannot create a wake-up eventfd: ") + std::strerror(errno));
     static std::atomic<int> counter{0};
-    path_ = directory + "/" + std::to_string(::getpid()) + "." + std::to_string(counter++);
-    ::unlink(path_.c_str());
-    sockaddr_un address = make_address(path_);
-    if (::bind(socket_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
-      throw StoreError("cannot bind the wake-up socket " + path_ + ": " + std::strerror(errno));
+    for (const auto& topic : topics) {
+      auto socket =
+          std::make_unique<FileDescriptor>(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      if (socket->get() < 0)
+        throw StoreError(std::string("cannot create a wake-up socket: ") + std::strerror(errno));
+      std::string path = directory + "/" + topic + "." + std::to_string(::getpid()) + "." +
+                         std::to_string(counter++);
+      ::unlink(path.c_str());
+      sockaddr_un address = make_address(path);
+      if (::bind(socket->get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+        throw StoreError("cannot bind the wake-up socket " + path + ": " + std::strerror(errno));
+      paths_.push_back(path);
+      sockets_.push_back(std::move(socket));
+    }
   }
 
-  ~SocketListener() override { ::unlink(path_.c_str()); }
+  ~SocketListener() override {
+    for (const auto& path : paths_) ::unlink(path.c_str());
+  }
 
   bool wait(std::chrono::milliseconds timeout) override {
-    pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {interrupt_.get(), POLLIN, 0}};
-    int ready = ::poll(fds, 2, static_cast<int>(timeout.count()));
+    std::vector<pollfd> fds;
+    for (const auto& socket : sockets_) fds.push_back({socket->get(), POLLIN, 0});
+    fds.push_back({interrupt_.get(), POLLIN, 0});
+    int ready = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
     if (ready <= 0) return false;
     char buffer[64];
     // Drain: many dispatches while we were busy are one wake-up.
-    while (::recv(socket_.get(), buffer, sizeof buffer, 0) > 0) {
-    }
+    for (const auto& socket : sockets_)
+      while (::recv(socket->get(), buffer, sizeof buffer, 0) > 0) {
+      }
     std::uint64_t value;
     while (::read(interrupt_.get(), &value, sizeof value) > 0) {
     }
@@ -90,9 +106,9 @@ class SocketListener final : public WakeupListener {
   }
 
  private:
-  FileDescriptor socket_;
+  std::vector<std::unique_ptr<FileDescriptor>> sockets_;
+  std::vector<std::string> paths_;
   FileDescriptor interrupt_;
-  std::string path_;
 };
 
 }  // namespace
@@ -101,7 +117,7 @@ LocalWakeup::LocalWakeup(const std::string& database_path) {
   std::string beside = absolute_path(database_path) + "-wakeup";
   // Socket paths are limited to 107 bytes; deep database paths get a
   // directory in /tmp named by a hash of the database's path instead.
-  if (beside.size() + 24 <= kMaxSocketPath) {
+  if (beside.size() + 40 <= kMaxSocketPath) {
     directory_ = beside;
   } else {
     directory_ = "/tmp/taskengine-wakeup-" +
@@ -109,13 +125,14 @@ LocalWakeup::LocalWakeup(const std::string& database_path) {
   }
 }
 
-void LocalWakeup::notify() const {
+void LocalWakeup::notify(const std::string& topic) const {
+  const std::string prefix = topic + ".";
   DIR* dir = ::opendir(directory_.c_str());
   if (dir == nullptr) return;  // nobody listens yet
   FileDescriptor sender(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (sender.get() >= 0) {
     while (dirent* entry = ::readdir(dir)) {
-      if (entry->d_name[0] == '.') continue;
+      if (std::strncmp(entry->d_name, prefix.c_str(), prefix.size()) != 0) continue;
       std::string path = directory_ + "/" + entry->d_name;
       sockaddr_un address = make_address(path);
       char byte = 1;
@@ -129,11 +146,11 @@ void LocalWakeup::notify() const {
   ::closedir(dir);
 }
 
-std::unique_ptr<WakeupListener> LocalWakeup::listen() const {
+std::unique_ptr<WakeupListener> LocalWakeup::listen(const std::vector<std::string>& topics) const {
   if (::mkdir(directory_.c_str(), 0700) != 0 && errno != EEXIST)
     throw StoreError("cannot create the wake-up directory " + directory_ + ": " +
                      std::strerror(errno));
-  return std::make_unique<SocketListener>(directory_);
+  return std::make_unique<SocketListener>(directory_, topics);
 }
 
 }  // namespace taskengine

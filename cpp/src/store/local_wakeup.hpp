@@ -15,10 +15,11 @@ namespace taskengine {
 class LocalWakeup {
  public:
   explicit LocalWakeup(const std::string& database_path);
-  // Sends a wake-up to every listener. Never throws: a lost wake-up only
-  // costs latency, because workers also poll.
-  void notify() const;
-  std::unique_ptr<WakeupListener> listen() const;
+  // Sends a wake-up to every listener of `topic`. Never throws: a lost
+  // wake-up only costs latency, because workers also poll.
+  void notify(const std::string& topic) const;
+  // One socket per topic, all waited on together.
+  std::unique_ptr<WakeupListener> listen(const std::vector<std::string>& topics) const;
   const std::string& directory() const { return directory_; }
 
  private:

@@ -211,7 +211,7 @@ int Worker::Impl::run() {
                                               changed_.notify_all();
                                             }));
 
-  auto listener = store_->listen();
+  auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
   std::thread listening([this, &listener] { listen_loop(*listener); });
 

@@ -30,8 +30,8 @@ auto translated(const char* what, F&& body) -> decltype(body()) {
 
 class NotificationFlag final : public pqxx::notification_receiver {
  public:
-  NotificationFlag(pqxx::connection_base& connection, bool& flag)
-      : pqxx::notification_receiver(connection, PostgresSession::kChannel), flag_(flag) {}
+  NotificationFlag(pqxx::connection_base& connection, const std::string& channel, bool& flag)
+      : pqxx::notification_receiver(connection, channel), flag_(flag) {}
   void operator()(const std::string&, int) override { flag_ = true; }
 
  private:
@@ -42,17 +42,19 @@ class NotificationFlag final : public pqxx::notification_receiver {
 // be interrupted out of its sleep without a NOTIFY.
 class PostgresListener final : public WakeupListener {
  public:
-  explicit PostgresListener(const std::string& url)
+  PostgresListener(const std::string& url, const std::vector<std::string>& topics)
       : interrupt_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     if (interrupt_ < 0) throw StoreError(std::string("eventfd: ") + std::strerror(errno));
     translated("LISTEN", [&] {
       connection_ = std::make_unique<pqxx::connection>(url);
-      receiver_ = std::make_unique<NotificationFlag>(*connection_, notified_);
+      for (const auto& topic : topics)
+        receivers_.push_back(std::make_unique<NotificationFlag>(
+            *connection_, PostgresSession::kChannelPrefix + topic, notified_));
     });
   }
 
   ~PostgresListener() override {
-    receiver_.reset();
+    receivers_.clear();
     ::close(interrupt_);
   }
 
@@ -80,7 +82,7 @@ class PostgresListener final : public WakeupListener {
   int interrupt_;
   bool notified_ = false;
   std::unique_ptr<pqxx::connection> connection_;
-  std::unique_ptr<NotificationFlag> receiver_;
+  std::vector<std::unique_ptr<NotificationFlag>> receivers_;
 };
 
 }  // namespace
@@ -192,12 +194,12 @@ bool PostgresSession::table_exists(const std::string& table) {
               .empty();
 }
 
-void PostgresSession::notify() {
-  execute("SELECT pg_notify('taskengine_wakeup', '')", {});
+void PostgresSession::notify(const std::string& topic) {
+  execute("SELECT pg_notify($1, '')", {std::string(kChannelPrefix) + topic});
 }
 
-std::unique_ptr<WakeupListener> PostgresSession::listen() {
-  return std::make_unique<PostgresListener>(url_);
+std::unique_ptr<WakeupListener> PostgresSession::listen(const std::vector<std::string>& topics) {
+  return std::make_unique<PostgresListener>(url_, topics);
 }
 
 }  // namespace taskengine::sql

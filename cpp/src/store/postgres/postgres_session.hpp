@@ -26,10 +26,10 @@ class PostgresSession final : public Session {
   std::int64_t execute(const std::string& sql, const Params& params) override;
   void execute_script(const std::string& sql) override;
   bool table_exists(const std::string& table) override;
-  void notify() override;
-  std::unique_ptr<WakeupListener> listen() override;
+  void notify(const std::string& topic) override;
+  std::unique_ptr<WakeupListener> listen(const std::vector<std::string>& topics) override;
 
-  static constexpr const char* kChannel = "taskengine_wakeup";
+  static constexpr const char* kChannelPrefix = "taskengine_";
 
  private:
   pqxx::result run(const std::string& sql, const Params& params);

@@ -56,11 +56,18 @@ bool ResourceQueue::conflicts(TaskId id, const std::vector<Hold>& holds) {
 }
 
 void ResourceQueue::set_ready(TaskId id, bool ready) {
-  session_.execute(ready ? "UPDATE taskengine_tasks SET eligible = TRUE "
-                           "WHERE id = $1 AND state = 'waiting' AND NOT eligible"
-                         : "UPDATE taskengine_tasks SET eligible = FALSE "
-                           "WHERE id = $1 AND state = 'waiting' AND eligible",
-                   {id});
+  if (ready) {
+    for (const auto& row : session_.query(
+             "UPDATE taskengine_tasks SET eligible = TRUE "
+             "WHERE id = $1 AND state = 'waiting' AND NOT eligible RETURNING worker_type",
+             {id}))
+      became_ready_.insert(row.text(0));
+  } else {
+    session_.execute(
+        "UPDATE taskengine_tasks SET eligible = FALSE "
+        "WHERE id = $1 AND state = 'waiting' AND eligible",
+        {id});
+  }
   session_.execute(ready ? "UPDATE taskengine_task_resources SET holder = 'ready' "
                            "WHERE task_id = $1 AND holder = 'waiting'"
                          : "UPDATE taskengine_task_resources SET holder = 'waiting' "
@@ -130,8 +137,10 @@ void ResourceQueue::promote_heads(const std::vector<Hold>& holds) {
 void ResourceQueue::enqueue(TaskId id) {
   std::vector<Hold> holds = holds_of(id);
   if (holds.empty()) {
-    session_.execute(
-        "UPDATE taskengine_tasks SET eligible = TRUE WHERE id = $1 AND state = 'waiting'", {id});
+    for (const auto& row : session_.query("UPDATE taskengine_tasks SET eligible = TRUE "
+                                          "WHERE id = $1 AND state = 'waiting' RETURNING worker_type",
+                                          {id}))
+      became_ready_.insert(row.text(0));
     return;
   }
   session_.execute("UPDATE taskengine_tasks SET eligible = FALSE WHERE id = $1", {id});

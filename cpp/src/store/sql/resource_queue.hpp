@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,10 @@ namespace taskengine::sql {
 // transaction.
 class ResourceQueue {
  public:
-  explicit ResourceQueue(Session& session) : session_(session) {}
+  // `became_ready` collects the worker types of tasks made eligible, so
+  // the store wakes only workers that can take them.
+  ResourceQueue(Session& session, std::set<std::string>& became_ready)
+      : session_(session), became_ready_(became_ready) {}
 
   // Records the resources of a new task. `holder`: "blocked" or "waiting".
   void add(TaskId id, int priority, const std::vector<std::string>& exclusive,
@@ -54,6 +58,7 @@ class ResourceQueue {
   void promote_heads(const std::vector<Hold>& holds);
 
   Session& session_;
+  std::set<std::string>& became_ready_;
 };
 
 }  // namespace taskengine::sql

@@ -66,10 +66,11 @@ class Session {
   virtual void execute_script(const std::string& sql) = 0;
   virtual bool table_exists(const std::string& table) = 0;
 
-  // Wake-ups. On PostgreSQL notify() queues a NOTIFY inside the open
-  // transaction (delivered on commit); on SQLite it is sent after commit.
-  virtual void notify() = 0;
-  virtual std::unique_ptr<WakeupListener> listen() = 0;
+  // Wake-ups by topic (short names of letters, digits and '-'). On
+  // PostgreSQL notify() queues a NOTIFY inside the open transaction
+  // (delivered on commit); on SQLite it is sent after commit.
+  virtual void notify(const std::string& topic) = 0;
+  virtual std::unique_ptr<WakeupListener> listen(const std::vector<std::string>& topics) = 0;
 };
 
 // Commits on commit(), rolls back on scope exit otherwise: a failed call

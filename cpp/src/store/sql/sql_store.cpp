@@ -8,6 +8,7 @@
 #include "scheduler/retry.hpp"
 #include "scheduler/retval.hpp"
 #include "store/schema.hpp"
+#include "store/wakeup_topics.hpp"
 #include "store/sql/resource_queue.hpp"
 #include "taskengine/errors.hpp"
 
@@ -196,7 +197,7 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
        optional_value(reason)});
   TaskId id = rows.at(0).integer(0);
   if (state != TaskState::Skipped) {
-    ResourceQueue queue(*session_);
+    ResourceQueue queue = this->queue();
     queue.add(id, spec.priority, spec.exclusive_resources, spec.shared_resources,
               state == TaskState::Blocked ? "blocked" : "waiting");
     if (state == TaskState::Waiting) queue.enqueue(id);
@@ -229,8 +230,7 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
   std::vector<TaskId> ids;
   ids.reserve(specs.size());
   for (const auto& spec : specs) ids.push_back(insert_task(spec, now));
-  session_->notify();
-  txn.commit();
+  commit(txn);
   return ids;
 }
 
@@ -313,8 +313,9 @@ std::vector<Task> SqlStore::list_tasks(const TaskFilter& filter) {
 // ---------------------------------------------------------------- cancel
 
 TaskState SqlStore::cancel_locked(TaskId id, const std::string& reason, Micros now,
-                                  std::vector<TaskId>& finished, bool& wake) {
-  Rows rows = session_->query("SELECT state FROM taskengine_tasks WHERE id = $1", {id});
+                                  std::vector<TaskId>& finished) {
+  Rows rows =
+      session_->query("SELECT state, worker_name FROM taskengine_tasks WHERE id = $1", {id});
   if (rows.empty()) throw NotFound("task " + std::to_string(id) + " does not exist");
   TaskState state = parse_task_state(rows[0].text(0));
   if (state == TaskState::Blocked || state == TaskState::Waiting) {
@@ -322,7 +323,7 @@ TaskState SqlStore::cancel_locked(TaskId id, const std::string& reason, Micros n
         "UPDATE taskengine_tasks SET state = 'canceled', eligible = FALSE, finished_at = $2, "
         "reason = $3 WHERE id = $1",
         {id, now, reason});
-    ResourceQueue(*session_).remove(id);
+    queue().remove(id);
     finished.push_back(id);
     return TaskState::Canceled;
   }
@@ -331,7 +332,8 @@ TaskState SqlStore::cancel_locked(TaskId id, const std::string& reason, Micros n
         "UPDATE taskengine_tasks SET state = 'canceling', reason = 'cancel requested' "
         "WHERE id = $1",
         {id});
-    wake = true;
+    // Tell the worker running it now, not at its next poll.
+    if (auto worker = rows[0].optional_text(1)) wake_.insert(worker_topic(*worker));
     return TaskState::Canceling;
   }
   return state;
@@ -343,11 +345,9 @@ TaskState SqlStore::cancel_task(TaskId id, const std::string& reason) {
   Transaction txn(*session_, true);
   lock_scheduling();
   std::vector<TaskId> finished;
-  bool wake = false;
-  TaskState state = cancel_locked(id, reason, now, finished, wake);
+  TaskState state = cancel_locked(id, reason, now, finished);
   settle_dependents(finished, now);
-  if (wake || !finished.empty()) session_->notify();
-  txn.commit();
+  commit(txn);
   return state;
 }
 
@@ -375,22 +375,19 @@ int SqlStore::cancel_task_group(GroupId id) {
       "('blocked', 'waiting', 'running') ORDER BY id",
       {id});
   std::vector<TaskId> finished;
-  bool wake = false;
   int count = 0;
   for (const auto& row : rows) {
-    TaskState state = cancel_locked(row.integer(0), "task group canceled", now, finished, wake);
+    TaskState state = cancel_locked(row.integer(0), "task group canceled", now, finished);
     if (state == TaskState::Canceled || state == TaskState::Canceling) ++count;
   }
   settle_dependents(finished, now);
-  if (wake || !finished.empty()) session_->notify();
-  txn.commit();
+  commit(txn);
   return count;
 }
 
 // ---------------------------------------------------------------- dependencies
 
 void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
-  bool unblocked = false;
   while (!finished.empty()) {
     TaskId done = finished.back();
     finished.pop_back();
@@ -421,17 +418,15 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
             "UPDATE taskengine_tasks SET state = 'skipped', finished_at = $2, reason = $3 "
             "WHERE id = $1",
             {id, now, *failed});
-        ResourceQueue(*session_).remove(id);
+        queue().remove(id);
         finished.push_back(id);
       } else {
         session_->execute(
             "UPDATE taskengine_tasks SET state = 'waiting', reason = NULL WHERE id = $1", {id});
-        ResourceQueue(*session_).enqueue(id);
-        unblocked = true;
+        queue().enqueue(id);
       }
     }
   }
-  if (unblocked) session_->notify();
 }
 
 // ---------------------------------------------------------------- workers
@@ -547,7 +542,7 @@ std::optional<Task> SqlStore::claim_task(TaskId id, const WorkerInfo& worker) {
 }
 
 void SqlStore::start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now) {
-  ResourceQueue queue(*session_);
+  ResourceQueue queue = this->queue();
   for (auto& task : claimed) {
     Rows rows = session_->query(
         "UPDATE taskengine_tasks SET state = 'running', eligible = FALSE, "
@@ -576,6 +571,20 @@ void SqlStore::resolve_retvals(Task& task) {
   });
 }
 
+ResourceQueue SqlStore::queue() { return ResourceQueue(*session_, became_ready_); }
+
+void SqlStore::commit(Transaction& txn) {
+  for (const auto& type : became_ready_) wake_.insert(type_topic(type));
+  for (const auto& topic : wake_) session_->notify(topic);
+  became_ready_.clear();
+  wake_.clear();
+  txn.commit();
+}
+
+std::unique_ptr<WakeupListener> SqlStore::listen(const WorkerInfo& worker) {
+  return session_->listen({type_topic(worker.worker_type), worker_topic(worker.name)});
+}
+
 void SqlStore::lock_scheduling() {
   // Transactions that change which tasks are eligible take turns, so each
   // sees the others' decisions; claims do not take it. SQLite's
@@ -598,15 +607,14 @@ bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::str
         {task.id, not_before, json_value(error),
          reason + "; attempt " + std::to_string(task.attempt) + " of " +
              std::to_string(task.retry.max_attempts) + ", retrying"});
-    ResourceQueue(*session_).enqueue(task.id);
-    session_->notify();
+    queue().enqueue(task.id);
     return false;
   }
   session_->execute(
       "UPDATE taskengine_tasks SET state = 'failed', finished_at = $2, error = $3, reason = $4 "
       "WHERE id = $1",
       {task.id, now, json_value(error), reason});
-  ResourceQueue(*session_).remove(task.id);
+  queue().remove(task.id);
   return true;
 }
 
@@ -665,11 +673,11 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
         {task.id, std::string(to_string(final_state)), now,
          final_state == TaskState::Canceled ? Value(std::monostate{}) : json_value(c.result),
          json_value(c.error), optional_value(reason)});
-    ResourceQueue(*session_).remove(task.id);
+    queue().remove(task.id);
     finished.push_back(task.id);
   }
   settle_dependents(finished, now);
-  txn.commit();
+  commit(txn);
   return applied;
 }
 
@@ -709,7 +717,7 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
             "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = $3 "
             "WHERE id = $1",
             {task.id, now, reason});
-        ResourceQueue(*session_).remove(task.id);
+        queue().remove(task.id);
         finished.push_back(task.id);
         continue;
       }
@@ -718,8 +726,7 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
     }
   }
   settle_dependents(finished, now);
-  if (recovered) session_->notify();
-  txn.commit();
+  commit(txn);
   return recovered;
 }
 
@@ -731,11 +738,8 @@ bool SqlStore::requeue(TaskId id, std::int64_t fence, const std::string& reason)
       "UPDATE taskengine_tasks SET state = 'waiting', attempt = attempt - 1, worker_id = NULL, "
       "started_at = NULL, reason = $3 WHERE id = $1 AND fence = $2 AND state = 'running'",
       {id, fence, reason});
-  if (changed) {
-    ResourceQueue(*session_).enqueue(id);
-    session_->notify();
-  }
-  txn.commit();
+  if (changed) queue().enqueue(id);
+  commit(txn);
   return changed == 1;
 }
 

@@ -2,7 +2,9 @@
 
 #include <memory>
 #include <random>
+#include <set>
 
+#include "store/sql/resource_queue.hpp"
 #include "store/sql/sql_session.hpp"
 #include "taskengine/store.hpp"
 
@@ -41,7 +43,7 @@ class SqlStore final : public Store {
   std::vector<std::pair<TaskId, std::int64_t>> canceling_tasks(WorkerId worker) override;
   int recover_lost_workers(std::chrono::milliseconds timeout) override;
   bool requeue(TaskId id, std::int64_t fence, const std::string& reason) override;
-  std::unique_ptr<WakeupListener> listen() override { return session_->listen(); }
+  std::unique_ptr<WakeupListener> listen(const WorkerInfo& worker) override;
 
  private:
   void require_schema();
@@ -61,9 +63,16 @@ class SqlStore final : public Store {
   // policy allows another try. Returns true if the task reached a final state.
   bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now);
   TaskState cancel_locked(TaskId id, const std::string& reason, Micros now,
-                          std::vector<TaskId>& finished, bool& wake);
+                          std::vector<TaskId>& finished);
+  ResourceQueue queue();
+  // Sends the wake-ups this transaction earned, then commits.
+  void commit(Transaction& txn);
 
   std::unique_ptr<Session> session_;
+  // Wake-ups owed by the open transaction: worker types with newly eligible
+  // tasks, and topics (workers asked to cancel a task).
+  std::set<std::string> became_ready_;
+  std::set<std::string> wake_;
   std::mt19937_64 random_;
   bool schema_checked_ = false;
 };

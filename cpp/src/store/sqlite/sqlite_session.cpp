@@ -140,21 +140,19 @@ void SqliteSession::execute_script(const std::string& sql) {
 void SqliteSession::begin(bool for_write) {
   execute(for_write ? "BEGIN IMMEDIATE" : "BEGIN", {});
   in_transaction_ = true;
-  notify_on_commit_ = false;
+  notify_on_commit_.clear();
 }
 
 void SqliteSession::commit() {
   execute("COMMIT", {});
   in_transaction_ = false;
-  if (notify_on_commit_) {
-    notify_on_commit_ = false;
-    wakeup_.notify();
-  }
+  for (const auto& topic : notify_on_commit_) wakeup_.notify(topic);
+  notify_on_commit_.clear();
 }
 
 void SqliteSession::rollback() {
   in_transaction_ = false;
-  notify_on_commit_ = false;
+  notify_on_commit_.clear();
   if (!sqlite3_get_autocommit(db_.get())) execute("ROLLBACK", {});
 }
 
@@ -163,13 +161,15 @@ bool SqliteSession::table_exists(const std::string& table) {
               .empty();
 }
 
-void SqliteSession::notify() {
+void SqliteSession::notify(const std::string& topic) {
   if (in_transaction_)
-    notify_on_commit_ = true;
+    notify_on_commit_.insert(topic);
   else
-    wakeup_.notify();
+    wakeup_.notify(topic);
 }
 
-std::unique_ptr<WakeupListener> SqliteSession::listen() { return wakeup_.listen(); }
+std::unique_ptr<WakeupListener> SqliteSession::listen(const std::vector<std::string>& topics) {
+  return wakeup_.listen(topics);
+}
 
 }  // namespace taskengine::sql

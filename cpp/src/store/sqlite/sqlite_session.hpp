@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -27,8 +28,8 @@ class SqliteSession final : public Session {
   std::int64_t execute(const std::string& sql, const Params& params) override;
   void execute_script(const std::string& sql) override;
   bool table_exists(const std::string& table) override;
-  void notify() override;
-  std::unique_ptr<WakeupListener> listen() override;
+  void notify(const std::string& topic) override;
+  std::unique_ptr<WakeupListener> listen(const std::vector<std::string>& topics) override;
 
  private:
   struct StatementDeleter {
@@ -47,7 +48,7 @@ class SqliteSession final : public Session {
   std::unordered_map<std::string, StatementPtr> statements_;
   LocalWakeup wakeup_;
   bool in_transaction_ = false;
-  bool notify_on_commit_ = false;
+  std::set<std::string> notify_on_commit_;
 };
 
 }  // namespace taskengine::sql
