@@ -10,6 +10,9 @@ native workers::
     task = engine.dispatch("mypackage.jobs:resize", args=("photo.jpg", 640))
     task.wait(timeout=60).result
 
+    # a Task in the arguments stands for its result; retries with explicit delays
+    thumb = engine.dispatch("mypackage.jobs:upload", args=(task,), retries=[1, 5, 30])
+
 Importing the package never needs the native module ``taskengine._core``: the Python
 executor (``python -m taskengine._executor``, which imports this package first) runs without
 it. Public names are loaded on first use; those that need the core, :func:`connect` and
@@ -35,12 +38,15 @@ from taskengine.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskengine._retval import retval
+    from taskengine._spec import Backoff
     from taskengine.command import Command
     from taskengine.engine import DEFAULT_URL, Engine, connect
     from taskengine.task import Task, TaskGroup, WorkerRecord
 
 __all__ = [
     "DEFAULT_URL",
+    "Backoff",
     "Command",
     "Engine",
     "FunctionNotFound",
@@ -58,6 +64,7 @@ __all__ = [
     "WorkerRecord",
     "__version__",
     "connect",
+    "retval",
 ]
 
 __version__ = "0.1.0"
@@ -65,6 +72,7 @@ __version__ = "0.1.0"
 # Loaded on first access (PEP 562): the executor, which imports this package first, then
 # pays only for what it uses, and nothing here needs the native core until it is used.
 _LAZY = {
+    "Backoff": "taskengine._spec",
     "Command": "taskengine.command",
     "DEFAULT_URL": "taskengine.engine",
     "Engine": "taskengine.engine",
@@ -72,6 +80,7 @@ _LAZY = {
     "TaskGroup": "taskengine.task",
     "WorkerRecord": "taskengine.task",
     "connect": "taskengine.engine",
+    "retval": "taskengine._retval",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
@@ -21,8 +22,10 @@ __all__ = [
     "INT64_MAX",
     "TASK_STATES",
     "WORKER_TYPES",
+    "Backoff",
     "check_json_args",
     "function_payload",
+    "retry_policy",
     "spec_options",
     "store_url",
     "to_micros",
@@ -61,6 +64,7 @@ INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 _MAX_DEPTH = 200
 _MAX_RETRIES = 1000
+_MAX_BACKOFF = 3600.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -81,6 +85,101 @@ def _is_finite_number(value: object) -> TypeGuard[int | float]:
 def to_micros(moment: datetime) -> int:
     """Return an aware datetime as integer microseconds since the Unix epoch."""
     return (moment - _EPOCH) // _ONE_MICROSECOND
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """A retry policy with exponential backoff, for ``dispatch(..., retries=Backoff(...))``.
+
+    After a failed attempt the task runs again up to ``retries`` more times; the n-th retry
+    waits ``base * 2 ** (n - 1)`` seconds, at most ``max`` seconds. With ``jitter`` (the
+    default) half of each delay is fixed and half random ("equal jitter"), so many tasks that
+    fail together do not retry together. ``base=0`` retries at once.
+
+    Invalid values raise :class:`~taskengine.errors.InvalidArgument` naming the field.
+    """
+
+    retries: int
+    """How many more attempts after a failure, from 0 to 1000."""
+    base: float = 1.0
+    """The first retry's delay in seconds (>= 0)."""
+    max: float = _MAX_BACKOFF
+    """The longest delay in seconds (>= 0)."""
+    jitter: bool = True
+    """Randomise half of each delay."""
+
+    def __post_init__(self) -> None:
+        """Validate every field."""
+        if not is_int(self.retries) or not 0 <= self.retries <= _MAX_RETRIES:
+            raise InvalidArgument(
+                f"Backoff.retries must be an integer from 0 to {_MAX_RETRIES}, not {self.retries!r}"
+            )
+        for name in ("base", "max"):
+            value = getattr(self, name)
+            if not _is_finite_number(value) or value < 0:
+                raise InvalidArgument(
+                    f"Backoff.{name} must be a finite number of seconds >= 0, not {value!r}"
+                )
+        if not isinstance(self.jitter, bool):
+            raise InvalidArgument(f"Backoff.jitter must be True or False, not {self.jitter!r}")
+
+    def policy(self) -> dict[str, Any]:
+        """Return the core's retry policy object for this backoff."""
+        return {
+            "max_attempts": self.retries + 1,
+            "delays": [],
+            "backoff_base": float(self.base),
+            "backoff_max": float(self.max),
+            "jitter": self.jitter,
+        }
+
+
+def retry_policy(retries: object, retry_backoff: object = None) -> dict[str, Any]:
+    """Validate the ``retries`` option (and ``retry_backoff``); return the core's policy.
+
+    ``retries`` is an int (that many retries, exponential backoff from ``retry_backoff``
+    seconds, default 1, with jitter, at most an hour apart), a list or tuple of delays in
+    seconds (one retry per item), or a :class:`Backoff`.
+    """
+    if is_int(retries):
+        if not 0 <= retries <= _MAX_RETRIES:
+            raise InvalidArgument(
+                f"retries must be an integer from 0 to {_MAX_RETRIES}, not {retries!r}"
+            )
+        base = 1.0 if retry_backoff is None else retry_backoff
+        if not _is_finite_number(base) or base < 0:
+            raise InvalidArgument(f"retry_backoff must be a number of seconds >= 0, not {base!r}")
+        return Backoff(retries, float(base)).policy()
+    if retry_backoff is not None:
+        raise InvalidArgument(
+            "retry_backoff applies only when retries is an integer; with a list of delays or a "
+            "Backoff the delays are given there"
+        )
+    if isinstance(retries, Backoff):
+        return retries.policy()
+    if isinstance(retries, list | tuple):
+        if len(retries) > _MAX_RETRIES:
+            raise InvalidArgument(
+                f"retries must list at most {_MAX_RETRIES} delays, not {len(retries)}"
+            )
+        delays: list[float] = []
+        for index, delay in enumerate(retries):
+            if not _is_finite_number(delay) or delay < 0:
+                raise InvalidArgument(
+                    f"retries[{index}] must be a finite number of seconds >= 0, not {delay!r}"
+                )
+            delays.append(float(delay))
+        return {
+            "max_attempts": len(delays) + 1,
+            "delays": delays,
+            "backoff_base": 0.0,
+            "backoff_max": _MAX_BACKOFF,
+            "jitter": False,
+        }
+    raise InvalidArgument(
+        f"retries must be an integer, a list of delays in seconds or a taskengine.Backoff, "
+        f"not {retries!r}"
+    )
 
 
 def check_bool(value: object, option: str) -> bool:
@@ -247,7 +346,7 @@ def spec_options(
     not_before: object = None,
     timeout: object = None,
     retries: object = 0,
-    retry_backoff: object = 1.0,
+    retry_backoff: object = None,
     allow_failure: object = False,
     unique_key: object = None,
     worker_type: object = "worker",
@@ -257,9 +356,9 @@ def spec_options(
 
     See :meth:`taskengine.Engine.dispatch` for what each option means.
     """
-    if check_bool(immediate, "immediate"):
-        raise InvalidArgument("immediate=True is not supported yet; dispatch with deferred=True")
-    if not check_bool(deferred, "deferred"):
+    run_now = check_bool(immediate, "immediate")
+    queued = check_bool(deferred, "deferred")
+    if not queued and not run_now:
         raise InvalidArgument("immediate and deferred cannot both be False")
 
     exclusive = _strings(exclusive_resources, "exclusive_resources")
@@ -279,13 +378,11 @@ def spec_options(
 
     if not is_int(priority) or not -INT32_MAX - 1 <= priority <= INT32_MAX:
         raise InvalidArgument(f"priority must be a 32-bit integer, not {priority!r}")
-    if not is_int(retries) or not 0 <= retries <= _MAX_RETRIES:
+    retry = retry_policy(retries, retry_backoff)
+    if not queued and retry["max_attempts"] > 1:
         raise InvalidArgument(
-            f"retries must be an integer from 0 to {_MAX_RETRIES}, not {retries!r}"
-        )
-    if not _is_finite_number(retry_backoff) or retry_backoff < 0:
-        raise InvalidArgument(
-            f"retry_backoff must be a number of seconds >= 0, not {retry_backoff!r}"
+            "retries need deferred=True: with immediate=True, deferred=False a task runs once, "
+            "in the dispatching process, or not at all"
         )
     if unique_key is not None and (not isinstance(unique_key, str) or not unique_key):
         raise InvalidArgument(f"unique_key must be a non-empty string or None, not {unique_key!r}")
@@ -308,13 +405,7 @@ def spec_options(
             "architecture": None,
             "versions": _versions(versions),
         },
-        "retry": {
-            "max_attempts": retries + 1,
-            "delays": [],
-            "backoff_base": float(retry_backoff),
-            "backoff_max": 3600.0,
-            "jitter": True,
-        },
+        "retry": retry,
         "timeout": _seconds(timeout, "timeout"),
         "unique_key": unique_key,
     }

@@ -535,10 +535,12 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                     task.state,
                     _iso(task.created_at),
                     "-" if duration is None else f"{duration.total_seconds():.3f}s",
-                    _short(outcome if task.done else (task.reason or ""), 50),
+                    _short(task.reason or "-", 50),
+                    _short(outcome, 50) if task.done else "-",
                 ]
             )
-        print(_table(["id", "kind", "name", "state", "created", "took", "outcome"], rows))
+        headers = ["id", "kind", "name", "state", "created", "took", "reason", "outcome"]
+        print(_table(headers, rows))
         return 0
     if args.tasks_command == "show":
         task = engine.get_task(args.task_id)

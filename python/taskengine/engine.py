@@ -6,13 +6,17 @@ built ``taskengine._core`` raises an ImportError that says how to build it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskengine import _spec
 from taskengine._functions import function_path, normalize_path, resolve
+from taskengine._retval import extract_references
+from taskengine._spec import Backoff
 from taskengine.command import Command
 from taskengine.errors import FunctionNotFound, InvalidArgument, NotFound
 from taskengine.task import Task, TaskGroup, WorkerRecord
@@ -26,6 +30,9 @@ except ImportError as _exc:  # pragma: no cover - depends on the build
         "--no-build-isolation -ve .` in the source tree (see docs/development.md)"
     ) from _exc
 
+if TYPE_CHECKING:
+    from taskengine._immediate import InProcessWorker
+
 __all__ = ["DEFAULT_URL", "Engine", "connect"]
 
 DEFAULT_URL = _spec.DEFAULT_URL
@@ -34,6 +41,7 @@ DEFAULT_URL = _spec.DEFAULT_URL
 _Func = Callable[..., Any] | str
 _NotBefore = datetime | timedelta | float | None
 _Ids = Iterable[Task | int]
+_Retries = int | Sequence[float] | Backoff
 
 
 def _function_path(func: object, validate: bool) -> str:
@@ -72,6 +80,7 @@ class Engine:
         if not isinstance(url, str):
             raise InvalidArgument(f"url must be a string, not {type(url).__name__}")
         self._core = _core.Engine(url)
+        self._immediate: InProcessWorker | None = None
 
     @property
     def url(self) -> str:
@@ -119,8 +128,8 @@ class Engine:
         priority: int = 0,
         not_before: _NotBefore = None,
         timeout: float | timedelta | None = None,
-        retries: int = 0,
-        retry_backoff: float = 1.0,
+        retries: _Retries = 0,
+        retry_backoff: float | None = None,
         allow_failure: bool = False,
         unique_key: str | None = None,
         worker_type: str = "worker",
@@ -133,20 +142,54 @@ class Engine:
         :class:`Command`. ``args`` and ``kwargs`` must be JSON-serialisable (they are stored);
         a Command takes neither.
 
+        Result passing: a :class:`Task` anywhere inside ``args`` or ``kwargs`` (at any depth)
+        stands for that task's result. It is stored as the marker ``{"$retval": id}`` (which
+        :func:`taskengine.retval` also writes, and which may be written by hand), every task
+        referred to so is added to ``depends_on``, and when the task starts its function
+        receives the result in the marker's place (``None`` if the dependency did not
+        complete and ``allow_failure=True`` let this task run anyway).
+
         - ``exclusive_resources`` / ``shared_resources``: names of resources the task needs
           alone, or may share with other shared holders, while it runs.
         - ``task_group``: a TaskGroup or its id. ``depends_on``: tasks (or ids) that must
-          complete first; with ``allow_failure=True`` the task runs even if they don't.
-        - ``immediate`` / ``deferred``: pulpcore's semantics; only the deferred mode
-          (``immediate=False, deferred=True``) is supported yet.
+          complete first; with ``allow_failure=True`` the task runs even if they don't
+          (otherwise it ends ``skipped``).
+        - ``immediate`` / ``deferred``: pulpcore's semantics, see below.
         - ``versions``: ``{"component": "minimum version"}`` the worker must provide;
           ``worker_type``: ``worker``, ``server`` or ``signing``.
         - ``priority``: higher first. ``not_before``: an aware datetime, or seconds (or a
-          timedelta) from now. ``timeout``: seconds an attempt may run before it is killed.
-        - ``retries``: how many more attempts after a failure, ``retry_backoff`` seconds apart
-          at first, growing exponentially. ``unique_key``: at most one unfinished task with
-          this key.
+          timedelta) from now. ``timeout``: seconds an attempt may run on a worker before it
+          is killed.
+        - ``retries``: what happens after a failed attempt. An int: that many more attempts,
+          ``retry_backoff`` (default 1) seconds apart at first, doubling each time up to an
+          hour, half of each delay random (jitter). A list or tuple of seconds: one retry per
+          item, waiting that long (``retries=[1, 5, 30]``: three retries). A
+          :class:`taskengine.Backoff`: exponential backoff with the given base, maximum and
+          jitter. ``retry_backoff`` only goes with an int.
+        - ``unique_key``: at most one unfinished task with this key.
         - ``validate``: import the function's module now and check the function exists.
+
+        Immediate dispatch (function tasks only; a Command raises InvalidArgument): with
+        ``immediate=True`` the task is stored as usual, then this process claims it at once
+        if it may start now (its dependencies done, no resource conflict with running tasks
+        or with tasks waiting before it, due, and a worker of its ``worker_type`` with its
+        ``versions``, as installed in this process, may run it). Claimed, it runs here, in
+        the calling thread, as this process's in-process worker ``<host>-<pid>-immediate``
+        (registered on first use, heartbeating every second while it runs, unregistered at
+        exit): with its arguments' results resolved, ``async def`` functions through
+        ``asyncio.run``. Its outcome is stored as a worker's would be and the returned task
+        is read after it: completed with the result, or failed with the error and traceback
+        (an exception of the function is not raised here, nor a result JSON cannot hold,
+        which fails the task with ``NotSerializable``; only a KeyboardInterrupt is raised
+        again once the task is stored failed). A retry after a failed attempt goes to the
+        workers. ``timeout`` is not enforced on the in-process attempt, and canceling it only
+        takes effect when it returns: immediate functions must be quick. If the task cannot
+        start now: with ``deferred=True`` it stays queued for the workers (a worker may also
+        have taken it first) and is returned waiting or blocked; with ``deferred=False`` it
+        is canceled with the reason ``"Resources temporarily unavailable"`` and returned.
+        Such a task requires the in-process worker (the component
+        ``taskengine-immediate``), so no worker ever runs it, and it takes no ``retries``.
+        ``immediate`` and ``deferred`` cannot both be False.
 
         Raises InvalidArgument (or FunctionNotFound, NotSerializable) naming the problem;
         nothing is stored then.
@@ -169,6 +212,10 @@ class Engine:
             worker_type=worker_type,
         )
         if isinstance(func, Command):
+            if immediate:
+                raise InvalidArgument(
+                    "immediate applies to function tasks: a Command always runs on a worker"
+                )
             if args or kwargs:
                 raise InvalidArgument(
                     "args and kwargs do not apply to a Command: put arguments in its argv"
@@ -176,11 +223,63 @@ class Engine:
             spec = {"kind": "command", "name": func.name, "payload": func.payload(), **options}
         else:
             path = _function_path(func, _spec.check_bool(validate, "validate"))
-            arg_list, kwarg_dict = _spec.check_json_args(args, kwargs)
-            payload = _spec.function_payload(path, arg_list, kwarg_dict)
-            spec = {"kind": "function", "name": path, "payload": payload, **options}
+            spec = self._function_spec(path, args, kwargs, options)
+            if immediate and not deferred:
+                from taskengine._immediate import IMMEDIATE_COMPONENT
+
+                requirements = spec["requirements"]
+                versions_needed = {**requirements["versions"], IMMEDIATE_COMPONENT: "1"}
+                spec["requirements"] = {**requirements, "versions": versions_needed}
         (task_id,) = self._dispatch_specs([spec])
-        return Task(self, task_id)
+        if not immediate:
+            return Task(self, task_id)
+        return self._run_immediately(task_id, spec["requirements"], deferred)
+
+    def _function_spec(
+        self, path: str, args: object, kwargs: object, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return the TaskSpec of a function task, Tasks in its arguments made markers and
+        every task the markers refer to added to its ``depends_on``."""
+        args, kwargs, references = extract_references(args, kwargs, self.url)
+        arg_list, kwarg_dict = _spec.check_json_args(args, kwargs)
+        payload = _spec.function_payload(path, arg_list, kwarg_dict)
+        spec = {"kind": "function", "name": path, "payload": payload, **options}
+        if references:
+            spec["depends_on"] = list(dict.fromkeys([*options["depends_on"], *references]))
+        return spec
+
+    def _in_process_worker(self) -> InProcessWorker:
+        """This process's worker for immediate tasks, created on first use."""
+        worker = self._immediate
+        if worker is None:
+            from taskengine._immediate import InProcessWorker
+
+            worker = self._immediate = InProcessWorker(self.url, self._core)
+            # At garbage collection of this Engine, or at interpreter exit (atexit).
+            weakref.finalize(self, worker.close)
+        return worker
+
+    def _run_immediately(
+        self, task_id: int, requirements: Mapping[str, Any], deferred: bool
+    ) -> Task:
+        """Claim the just dispatched task ``task_id`` and run it here, else defer or cancel it.
+
+        See the immediate dispatch in :meth:`dispatch`."""
+        from taskengine._immediate import UNAVAILABLE_REASON
+
+        worker = self._in_process_worker()
+        try:
+            claimed = worker.claim(task_id, requirements["worker_type"], requirements["versions"])
+        except BaseException as exc:
+            if not deferred:  # no worker could ever run it: don't leave it waiting
+                with contextlib.suppress(Exception):  # the store is failing already
+                    self._core.cancel_task(task_id, f"the immediate claim failed: {exc}")
+            raise
+        if claimed is not None:
+            worker.run(claimed)
+        elif not deferred:
+            self._core.cancel_task(task_id, UNAVAILABLE_REASON)
+        return self.get_task(task_id)
 
     def dispatch_many(
         self,
@@ -198,8 +297,8 @@ class Engine:
         priority: int = 0,
         not_before: _NotBefore = None,
         timeout: float | timedelta | None = None,
-        retries: int = 0,
-        retry_backoff: float = 1.0,
+        retries: _Retries = 0,
+        retry_backoff: float | None = None,
         allow_failure: bool = False,
         unique_key: str | None = None,
         worker_type: str = "worker",
@@ -208,14 +307,20 @@ class Engine:
         """Queue one task of ``func`` per item of ``args_list``, in one transaction.
 
         Each item is the positional arguments of one task; ``kwargs`` and every option are
-        shared by all (see :meth:`dispatch`). Returns the tasks in the order of
-        ``args_list``. Either all are stored or, on any error, none.
+        shared by all (see :meth:`dispatch`). Tasks (and ``{"$retval": id}`` markers) in an
+        item's arguments add dependencies to that task only. ``immediate=True`` raises
+        InvalidArgument: immediate tasks are dispatched one at a time. Returns the tasks in
+        the order of ``args_list``. Either all are stored or, on any error, none.
         """
         if isinstance(func, Command):
             raise InvalidArgument("dispatch_many takes a function; dispatch Commands one by one")
         if isinstance(args_list, str | bytes | Mapping) or not isinstance(args_list, Iterable):
             raise InvalidArgument(
                 f"args_list must be a list of argument lists, not {type(args_list).__name__}"
+            )
+        if immediate is True:
+            raise InvalidArgument(
+                "dispatch_many cannot run tasks immediately: dispatch immediate tasks one at a time"
             )
         items = list(args_list)
         if unique_key is not None and len(items) > 1:
@@ -241,11 +346,9 @@ class Engine:
         specs = []
         for index, args in enumerate(items):
             try:
-                arg_list, kwarg_dict = _spec.check_json_args(args, kwargs)
+                specs.append(self._function_spec(path, args, kwargs, options))
             except InvalidArgument as exc:
                 raise type(exc)(f"args_list[{index}]: {exc}") from None
-            payload = _spec.function_payload(path, arg_list, kwarg_dict)
-            specs.append({"kind": "function", "name": path, "payload": payload, **options})
         if not specs:
             return []
         return [Task(self, task_id) for task_id in self._dispatch_specs(specs)]

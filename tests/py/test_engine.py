@@ -320,7 +320,7 @@ def test_bad_options_raise_and_store_nothing(engine: Engine) -> None:
         {"shared_resources": [1]},
         {"retries": -1},
         {"not_before": datetime(2030, 1, 1)},
-        {"immediate": True},
+        {"immediate": "yes"},
         {"deferred": False},
         {"worker_type": "gpu"},
         {"depends_on": [0]},

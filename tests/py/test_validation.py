@@ -275,7 +275,7 @@ def test_options_are_converted() -> None:
         ({"not_before": datetime(2030, 1, 1)}, "not_before"),
         ({"not_before": -5}, "not_before"),
         ({"not_before": "tomorrow"}, "not_before"),
-        ({"immediate": True}, "immediate=True is not supported yet"),
+        ({"immediate": True, "deferred": False, "retries": 1}, "retries need deferred=True"),
         ({"immediate": "yes"}, "immediate"),
         ({"deferred": False}, "immediate and deferred cannot both be False"),
         ({"worker_type": "gpu"}, "worker_type"),
