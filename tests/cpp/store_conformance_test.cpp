@@ -491,6 +491,22 @@ TEST_P(StoreConformance, WaitingTasksSayWhy) {
             "no online worker can run it: it needs a worker of type signing");
 }
 
+TEST_P(StoreConformance, OfflineWorkersClaimNothingAndTheirTasksAreRecovered) {
+  TaskId first = dispatch(function_task());
+  ASSERT_EQ(claim_ids(1), std::vector<TaskId>{first});
+  // A worker that unregisters with a task still running does not strand it.
+  store_->unregister_worker(worker_.id);
+  TaskId second = dispatch(function_task());
+  EXPECT_TRUE(claim_ids(1).empty());
+  EXPECT_FALSE(store_->claim_task(second, worker_).has_value());
+  EXPECT_EQ(store_->recover_lost_workers(std::chrono::hours(1)), 1);
+  EXPECT_EQ(task(first).state, TaskState::Failed);
+  EXPECT_EQ(task(first).reason, "worker lost");
+  EXPECT_EQ(store_->recover_lost_workers(std::chrono::hours(1)), 0);
+  TaskSpec twice = with_resources({"r", "r"}, {});
+  EXPECT_THROW(dispatch(twice), InvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 

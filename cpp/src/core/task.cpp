@@ -59,8 +59,11 @@ Json optional_json(const std::optional<T>& value) {
 }
 
 void check_resources(const std::vector<std::string>& resources, const char* what) {
+  std::set<std::string> seen;
   for (const auto& r : resources) {
     if (r.empty()) throw InvalidArgument(std::string(what) + " contains an empty resource name");
+    if (!seen.insert(r).second)
+      throw InvalidArgument(std::string(what) + " lists resource '" + r + "' twice");
   }
 }
 

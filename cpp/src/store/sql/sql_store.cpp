@@ -481,10 +481,21 @@ std::vector<WorkerInfo> SqlStore::list_workers(bool include_offline) {
 
 // ---------------------------------------------------------------- claim
 
+bool SqlStore::worker_online(WorkerId id) {
+  // FOR SHARE makes a concurrent recovery wait for this claim to commit, so
+  // it then sees (and recovers) what the claim took; or the claim sees the
+  // worker offline and takes nothing.
+  const std::string lock = session_->dialect() == Dialect::Postgres ? " FOR SHARE" : "";
+  Rows rows = session_->query("SELECT online FROM taskengine_workers WHERE id = $1" + lock, {id});
+  return !rows.empty() && rows[0].boolean(0);
+}
+
 std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
   if (limit <= 0) return {};
   Micros now = now_micros();
   Transaction txn(*session_, true);
+  // An offline worker claims nothing: nobody would ever recover it.
+  if (!worker_online(worker.id)) return {};
   // Only eligible tasks are read: no two of them conflict, so claimers need
   // no lock beyond the rows they take (SKIP LOCKED on PostgreSQL; SQLite's
   // BEGIN IMMEDIATE serializes writers anyway).
@@ -524,6 +535,7 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
 std::optional<Task> SqlStore::claim_task(TaskId id, const WorkerInfo& worker) {
   Micros now = now_micros();
   Transaction txn(*session_, true);
+  if (!worker_online(worker.id)) return std::nullopt;
   const std::string lock_rows =
       session_->dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
   Rows rows = session_->query("SELECT " + kTaskColumns +
@@ -694,36 +706,43 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
   Micros now = now_micros();
   Micros cutoff = now - static_cast<Micros>(timeout.count()) * 1000;
   Transaction txn(*session_, true);
-  Rows lost = session_->query(
-      "SELECT id, name FROM taskengine_workers WHERE online = $1 AND last_heartbeat < $2",
-      {std::int64_t{1}, cutoff});
+  // Silent workers go offline; then every active task of an offline worker
+  // is recovered, which also covers a worker that unregistered or was
+  // declared lost with tasks still marked running (invariant 4).
+  std::int64_t silenced = session_->execute(
+      "UPDATE taskengine_workers SET online = FALSE WHERE online AND last_heartbeat < $1",
+      {cutoff});
+  Rows orphans = session_->query(
+      "SELECT t.id, w.name FROM taskengine_tasks t JOIN taskengine_workers w "
+      "ON w.id = t.worker_id WHERE t.state IN ('running', 'canceling') AND NOT w.online",
+      {});
+  if (silenced == 0 && orphans.empty()) {
+    txn.commit();
+    return 0;
+  }
+  lock_scheduling();
   int recovered = 0;
   std::vector<TaskId> finished;
-  if (!lost.empty()) lock_scheduling();
-  for (const auto& worker : lost) {
-    WorkerId id = worker.integer(0);
-    session_->execute("UPDATE taskengine_workers SET online = $2 WHERE id = $1",
-                      {id, std::int64_t{0}});
-    Rows tasks = session_->query("SELECT " + kTaskColumns +
-                                     " FROM taskengine_tasks WHERE worker_id = $1 AND "
-                                     "state IN ('running', 'canceling')",
-                                 {id});
-    for (const auto& row : tasks) {
-      Task task = task_from_row(row);
-      ++recovered;
-      std::string reason = "worker lost (" + worker.text(1) + " stopped heartbeating)";
-      if (task.state == TaskState::Canceling) {
-        session_->execute(
-            "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = $3 "
-            "WHERE id = $1",
-            {task.id, now, reason});
-        queue().remove(task.id);
-        finished.push_back(task.id);
-        continue;
-      }
-      Json error = {{"type", "WorkerLost"}, {"message", reason}, {"traceback", Json::array()}};
-      if (fail_or_retry(task, error, "worker lost", now)) finished.push_back(task.id);
+  for (const auto& orphan : orphans) {
+    Rows rows = session_->query("SELECT " + kTaskColumns +
+                                    " FROM taskengine_tasks WHERE id = $1 AND "
+                                    "state IN ('running', 'canceling')",
+                                {orphan.integer(0)});
+    if (rows.empty()) continue;
+    Task task = task_from_row(rows[0]);
+    ++recovered;
+    std::string reason = "worker lost (" + orphan.text(1) + " stopped heartbeating)";
+    if (task.state == TaskState::Canceling) {
+      session_->execute(
+          "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = $3 "
+          "WHERE id = $1",
+          {task.id, now, reason});
+      queue().remove(task.id);
+      finished.push_back(task.id);
+      continue;
     }
+    Json error = {{"type", "WorkerLost"}, {"message", reason}, {"traceback", Json::array()}};
+    if (fail_or_retry(task, error, "worker lost", now)) finished.push_back(task.id);
   }
   settle_dependents(finished, now);
   commit(txn);

@@ -48,6 +48,7 @@ class SqlStore final : public Store {
  private:
   void require_schema();
   void lock_scheduling();
+  bool worker_online(WorkerId id);
   // Marks claimed tasks running for `worker` and fills in their attempt,
   // fence and resolved $retval arguments.
   void start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now);
