@@ -34,6 +34,7 @@ from taskengine.errors import (
     StaleAttempt,
     StoreError,
     StoreUnavailable,
+    TaskCanceled,
     TaskEngineError,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Task",
+    "TaskCanceled",
     "TaskEngineError",
     "TaskGroup",
     "WorkerRecord",

@@ -29,6 +29,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from types import CoroutineType
@@ -36,7 +37,7 @@ from typing import Any, BinaryIO
 
 from taskengine._functions import resolve
 from taskengine._traceback import error_info, serialize_exception
-from taskengine.errors import FunctionNotFound
+from taskengine.errors import FunctionNotFound, TaskCanceled
 
 __all__ = ["current_task_id", "emit", "main"]
 
@@ -142,6 +143,10 @@ def _serve(requests: BinaryIO) -> int:
         except BaseException as exc:  # SystemExit included: a task cannot end the executor
             _current_id = None
             write(_error_line(request_id, serialize_exception(exc, skip=1)))
+            if isinstance(exc, TaskCanceled):
+                # The group is being terminated: leave now rather than make the worker
+                # wait out the grace period. The worker starts a fresh executor.
+                return 0
             continue
         _current_id = None
         try:
@@ -151,6 +156,13 @@ def _serve(requests: BinaryIO) -> int:
             continue
         write(data + b"\n")
     return 0
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    """SIGTERM: cancel or timeout of the running task (its cleanup runs), or a stop when idle."""
+    if _current_id is not None:
+        raise TaskCanceled("the task was canceled or timed out; the worker is stopping it")
+    raise SystemExit(0)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -187,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
+    signal.signal(signal.SIGTERM, _on_terminate)
     try:
         try:
             for module in options.imports:

@@ -18,6 +18,7 @@ __all__ = [
     "StaleAttempt",
     "StoreError",
     "StoreUnavailable",
+    "TaskCanceled",
     "TaskEngineError",
 ]
 
@@ -60,3 +61,13 @@ class FunctionNotFound(InvalidArgument):
 
 class NotSerializable(InvalidArgument, TypeError):
     """A task argument or result that cannot be stored as JSON."""
+
+
+class TaskCanceled(BaseException):
+    """Raised inside a running function task when it is canceled or times out.
+
+    The worker sends SIGTERM to the task's process group; the executor turns it into this
+    exception in the task, so ``finally`` blocks and context managers run as the task's cleanup
+    before the grace period ends and what is left of the group is killed. It derives from
+    BaseException, like ``asyncio.CancelledError``, so ``except Exception`` does not swallow it.
+    """

@@ -216,3 +216,15 @@ def executor_command(*imports: str) -> list[str]:
     for module in imports:
         argv += ["--import", module]
     return argv
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Any]:
+    """A ``test_e2e_workers.Cluster`` of worker processes, all stopped at teardown."""
+    from test_e2e_workers import Cluster
+
+    c = Cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.cleanup()

@@ -108,3 +108,15 @@ def recurse(depth: int) -> int:
 def executor_file() -> str:
     """The file of the ``taskengine._executor`` module serving this task."""
     return str(sys.modules["taskengine._executor"].__file__)
+
+
+def sleep_with_cleanup(marker: str, seconds: float) -> str:
+    """Sleep; on cancel or timeout, record that the cleanup ran (TaskCanceled unwinds here)."""
+    import time
+
+    try:
+        time.sleep(seconds)
+        return "slept"
+    finally:
+        with open(marker, "w", encoding="utf-8") as handle:
+            handle.write("cleaned up")
