@@ -2,10 +2,9 @@
 // validates and serialises (json.dumps is C-fast), the core parses once, and
 // no pickled or pybind11-converted object ever crosses.
 #include <dlfcn.h>
+#include <pybind11/stl.h>
 
 #include <filesystem>
-
-#include <pybind11/stl.h>
 
 #include "bindings.hpp"
 #include "taskengine/engine.hpp"
@@ -94,8 +93,7 @@ std::string worker_binary() {
 
 void register_engine(py::module_& m) {
   py::class_<Engine>(m, "Engine")
-      .def(py::init<const std::string&>(), py::arg("url"),
-           py::call_guard<py::gil_scoped_release>())
+      .def(py::init<const std::string&>(), py::arg("url"), py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("url", [](Engine& e) { return e.store().url(); })
       .def_property_readonly("backend", [](Engine& e) { return e.store().backend(); })
       .def("install", &Engine::install, py::call_guard<py::gil_scoped_release>())

@@ -70,7 +70,9 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
     ASSERT_EQ(store_->complete({c}), std::vector<bool>{true});
   }
 
-  std::size_t count_tasks() { return store_->list_tasks({std::nullopt, std::nullopt, std::nullopt, 10000, false}).size(); }
+  std::size_t count_tasks() {
+    return store_->list_tasks({std::nullopt, std::nullopt, std::nullopt, 10000, false}).size();
+  }
 
   std::unique_ptr<testing::TestStore> test_store_;
   std::unique_ptr<Store> store_;
@@ -428,7 +430,8 @@ TEST_P(StoreConformance, ConcurrentClaimersNeverShareATask) {
       for (int round = 0; round < 200; ++round) {
         auto claimed = store->claim(info, 3);
         std::vector<Completion> done;
-        for (const auto& t : claimed) done.push_back({t.id, t.fence, TaskState::Completed, 1, nullptr, std::nullopt});
+        for (const auto& t : claimed)
+          done.push_back({t.id, t.fence, TaskState::Completed, 1, nullptr, std::nullopt});
         store->complete(done);
         std::lock_guard lock(mutex);
         for (const auto& t : claimed) all.push_back(t.id);
@@ -473,8 +476,7 @@ TEST_P(StoreConformance, ClaimTaskTakesOneTaskOnlyIfItMayStart) {
   EXPECT_FALSE(store_->claim_task(holder, worker_).has_value());  // already running
   WorkerInfo signer = register_worker("signer", "signing");
   EXPECT_FALSE(store_->claim_task(free_task, signer).has_value());  // wrong type
-  EXPECT_EQ(store_->cancel_task(blocked, "Resources temporarily unavailable"),
-            TaskState::Canceled);
+  EXPECT_EQ(store_->cancel_task(blocked, "Resources temporarily unavailable"), TaskState::Canceled);
   EXPECT_EQ(task(blocked).reason, "Resources temporarily unavailable");
 }
 

@@ -1,8 +1,9 @@
+#include "taskengine/store_url.hpp"
+
 #include <gtest/gtest.h>
 
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
-#include "taskengine/store_url.hpp"
 
 namespace taskengine {
 namespace {

@@ -1,5 +1,6 @@
 // Command tasks: real processes, real pipes.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "exec/command_executor.hpp"
 #include "exec/process_group.hpp"
@@ -49,9 +48,7 @@ TEST(CommandExecutor, KeepsOnlyTheTail) {
   EXPECT_EQ(result.output, std::string(996, 'a') + "END\n");
 }
 
-TEST(CommandExecutor, ZeroTailKeepsNothing) {
-  EXPECT_EQ(sh("echo something", 0).output, "");
-}
+TEST(CommandExecutor, ZeroTailKeepsNothing) { EXPECT_EQ(sh("echo something", 0).output, ""); }
 
 TEST(CommandExecutor, TailDoesNotStartInsideAUtf8Sequence) {
   // "é" is 2 bytes: a 4-byte tail of "éé\n" would start with a continuation byte.
@@ -61,20 +58,22 @@ TEST(CommandExecutor, TailDoesNotStartInsideAUtf8Sequence) {
 
 TEST(CommandExecutor, EnvOverlaysTheWorkersEnvironment) {
   ASSERT_NE(::getenv("PATH"), nullptr);
-  const CommandResult result = run(Json{
-      {"argv", {"sh", "-c", "echo \"$TE_VAR|${PATH:+path-inherited}|${HOME-unset}\""}},
-      {"env", {{"TE_VAR", "overlay value"}, {"HOME", nullptr}}}});
+  const CommandResult result =
+      run(Json{{"argv", {"sh", "-c", "echo \"$TE_VAR|${PATH:+path-inherited}|${HOME-unset}\""}},
+               {"env", {{"TE_VAR", "overlay value"}, {"HOME", nullptr}}}});
   EXPECT_EQ(result.output, "overlay value|path-inherited|unset\n");
 }
 
 TEST(CommandExecutor, NullEnvInheritsUnchanged) {
   ::setenv("TE_INHERITED", "from-worker", 1);
-  const CommandResult result = run(Json{{"argv", {"sh", "-c", "echo $TE_INHERITED"}}, {"env", nullptr}});
+  const CommandResult result =
+      run(Json{{"argv", {"sh", "-c", "echo $TE_INHERITED"}}, {"env", nullptr}});
   EXPECT_EQ(result.output, "from-worker\n");
 }
 
 TEST(CommandExecutor, ProgramIsLookedUpInTheOverlaidPath) {
-  const auto dir = std::filesystem::temp_directory_path() / ("te-path-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("te-path-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto script = dir / "te-hello";
   {
@@ -93,7 +92,8 @@ TEST(CommandExecutor, ProgramIsLookedUpInTheOverlaidPath) {
 
 TEST(CommandExecutor, RunsInTheGivenCwd) {
   const auto dir = std::filesystem::canonical(std::filesystem::temp_directory_path());
-  const CommandResult result = run(Json{{"argv", {"pwd"}}, {"cwd", dir.string()}, {"env", nullptr}});
+  const CommandResult result =
+      run(Json{{"argv", {"pwd"}}, {"cwd", dir.string()}, {"env", nullptr}});
   EXPECT_EQ(result.output, dir.string() + "\n");
 }
 
@@ -113,7 +113,8 @@ TEST(CommandExecutor, KilledBySignal) {
 TEST(CommandExecutor, MissingProgramGives127) {
   const CommandResult result = run(Json{{"argv", {"te-no-such-program-xyz", "arg"}}});
   EXPECT_EQ(result.returncode, 127);
-  EXPECT_NE(result.output.find("te-no-such-program-xyz: command not found"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("te-no-such-program-xyz: command not found"), std::string::npos)
+      << result.output;
 }
 
 TEST(CommandExecutor, MissingPathGives127) {
@@ -123,13 +124,15 @@ TEST(CommandExecutor, MissingPathGives127) {
 }
 
 TEST(CommandExecutor, NotExecutableGives127) {
-  const auto file = std::filesystem::temp_directory_path() / ("te-noexec-" + std::to_string(::getpid()));
+  const auto file =
+      std::filesystem::temp_directory_path() / ("te-noexec-" + std::to_string(::getpid()));
   std::FILE* f = std::fopen(file.c_str(), "w");
   ASSERT_NE(f, nullptr);
   std::fputs("#!/bin/sh\necho ran\n", f);
   std::fclose(f);
   // No x bit at all: execve refuses even for root.
-  std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   const CommandResult result = run(Json{{"argv", {file.string()}}});
   std::filesystem::remove(file);
   EXPECT_EQ(result.returncode, 127);
@@ -140,7 +143,8 @@ TEST(CommandExecutor, BadCwdGives127AndDoesNotRun) {
   const CommandResult result =
       run(Json{{"argv", {"sh", "-c", "echo ran"}}, {"cwd", "/nonexistent/te-dir"}});
   EXPECT_EQ(result.returncode, 127);
-  EXPECT_NE(result.output.find("cannot change directory to '/nonexistent/te-dir'"), std::string::npos)
+  EXPECT_NE(result.output.find("cannot change directory to '/nonexistent/te-dir'"),
+            std::string::npos)
       << result.output;
   EXPECT_EQ(result.output.find("ran"), std::string::npos);
 }
@@ -206,7 +210,8 @@ TEST(CommandExecutor, ConcurrentRunsFromFourThreads) {
       for (int i = 0; i < 25; ++i) {
         // (not "t" + to_string(t): GCC 12 -O2 warns -Wrestrict on it, bug 105329)
         const std::string word = std::to_string(t) + "-" + std::to_string(i) + "-word";
-        // One long-lived command per thread checks that spawns do not wait on each other's children.
+        // One long-lived command per thread checks that spawns do not wait on each other's
+        // children.
         const std::string script = i == 0 ? "sleep 1; echo \"$0\"" : "echo \"$0\"";
         const CommandResult result = run(Json{{"argv", {"sh", "-c", script, word}}});
         if (result.returncode != 0 || result.output != word + "\n") ++failures;

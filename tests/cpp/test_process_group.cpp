@@ -1,6 +1,7 @@
 // Process groups: terminating a group reaches grandchildren; stray reaping
 // takes orphans only, never a child someone else waits for.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,8 +10,6 @@
 #include <chrono>
 #include <future>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "exec/command_executor.hpp"
 #include "exec/process_group.hpp"
@@ -37,7 +36,8 @@ struct Background {
 
   explicit Background(const std::string& script) {
     result = std::async(std::launch::async, [this, script] {
-      return run_command(Json{{"argv", {"sh", "-c", script}}}, [this](pid_t pgid) { started.set_value(pgid); });
+      return run_command(Json{{"argv", {"sh", "-c", script}}},
+                         [this](pid_t pgid) { started.set_value(pgid); });
     });
   }
   pid_t pgid() { return started.get_future().get(); }
@@ -109,7 +109,8 @@ TEST_F(ProcessGroupTest, ReapStraysTakesOrphansButNotOwnedChildren) {
 
   // The subshell's sleep is orphaned to us, then killed as a leftover: a zombie stray.
   pid_t pgid = 0;
-  run_command(Json{{"argv", {"sh", "-c", "(sleep 100 >/dev/null 2>&1 &)"}}}, [&](pid_t p) { pgid = p; });
+  run_command(Json{{"argv", {"sh", "-c", "(sleep 100 >/dev/null 2>&1 &)"}}},
+              [&](pid_t p) { pgid = p; });
   const auto deadline = Clock::now() + 2s;
   while (!group_gone(pgid) && Clock::now() < deadline) {
     reap_strays();

@@ -1,6 +1,7 @@
 // The Python executor against a real interpreter running the protocol
 // stand-in in fixtures/pyroot/taskengine/_executor.py.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "exec/process_group.hpp"
 #include "exec/python_executor.hpp"
@@ -37,15 +36,20 @@ const std::string kPyRoot = std::string(TASKENGINE_TEST_FIXTURES) + "/pyroot";
 std::unique_ptr<PythonExecutor> make_executor(std::vector<std::string> imports = {}) {
   return std::make_unique<PythonExecutor>(
       TASKENGINE_TEST_PYTHON, std::move(imports),
-      std::map<std::string, std::string>{{"PYTHONPATH", kPyRoot}, {"PYTHONDONTWRITEBYTECODE", "1"}});
+      std::map<std::string, std::string>{{"PYTHONPATH", kPyRoot},
+                                         {"PYTHONDONTWRITEBYTECODE", "1"}});
 }
 
 Json request(int id, const std::string& function, Json args = Json::array()) {
-  return Json{{"id", id}, {"attempt", 1}, {"function", "sample_tasks:" + function},
-              {"args", std::move(args)}, {"kwargs", Json::object()}};
+  return Json{{"id", id},
+              {"attempt", 1},
+              {"function", "sample_tasks:" + function},
+              {"args", std::move(args)},
+              {"kwargs", Json::object()}};
 }
 
-PythonOutcome call(PythonExecutor& executor, int id, const std::string& function, Json args = Json::array()) {
+PythonOutcome call(PythonExecutor& executor, int id, const std::string& function,
+                   Json args = Json::array()) {
   return executor.run(request(id, function, std::move(args)), nullptr, nullptr);
 }
 
@@ -68,8 +72,8 @@ TEST_F(PythonExecutorTest, AddReturnsTheResult) {
   auto executor = make_executor();
   EXPECT_EQ(executor->pgid(), 0);
   pid_t started = 0;
-  const PythonOutcome outcome =
-      executor->run(request(7, "add", {2, 3}), [&](pid_t pgid) { started = pgid; }, nullptr);
+  const PythonOutcome outcome = executor->run(
+      request(7, "add", {2, 3}), [&](pid_t pgid) { started = pgid; }, nullptr);
   ASSERT_TRUE(outcome.ok) << outcome.error.dump();
   EXPECT_EQ(outcome.result, 5);
   EXPECT_GT(started, 0);
@@ -95,10 +99,13 @@ TEST_F(PythonExecutorTest, OneProcessServesManyTasks) {
   const pid_t pid = first.result.get<pid_t>();
   EXPECT_EQ(executor->pgid(), pid);
   for (int id = 1; id <= 200; ++id) {
-    const PythonOutcome outcome = call(*executor, id, id % 2 ? "getpid" : "add", id % 2 ? Json::array() : Json{id, 1});
+    const PythonOutcome outcome =
+        call(*executor, id, id % 2 ? "getpid" : "add", id % 2 ? Json::array() : Json{id, 1});
     ASSERT_TRUE(outcome.ok) << outcome.error.dump();
-    if (id % 2) EXPECT_EQ(outcome.result.get<pid_t>(), pid);
-    else EXPECT_EQ(outcome.result, id + 1);
+    if (id % 2)
+      EXPECT_EQ(outcome.result.get<pid_t>(), pid);
+    else
+      EXPECT_EQ(outcome.result, id + 1);
   }
 }
 
@@ -122,8 +129,8 @@ TEST_F(PythonExecutorTest, DeathIsSeenWhileAForkedChildHoldsThePipe) {
   auto executor = make_executor();
   pid_t pgid = 0;
   const auto begin = Clock::now();
-  const PythonOutcome lost =
-      executor->run(request(1, "die_leaving_pipe_holder"), [&](pid_t p) { pgid = p; }, nullptr);
+  const PythonOutcome lost = executor->run(
+      request(1, "die_leaving_pipe_holder"), [&](pid_t p) { pgid = p; }, nullptr);
   EXPECT_LT(Clock::now() - begin, 5s);
   ASSERT_FALSE(lost.ok);
   EXPECT_EQ(lost.error["type"], "ExecutorLost");
@@ -141,7 +148,8 @@ TEST_F(PythonExecutorTest, TerminateGroupDuringALongTaskGivesExecutorLost) {
   ASSERT_TRUE(call(*executor, 1, "add", {1, 2}).ok);  // started and ready
   std::promise<pid_t> started;
   auto running = std::async(std::launch::async, [&] {
-    return executor->run(request(2, "sleep", {100}), [&](pid_t pgid) { started.set_value(pgid); }, nullptr);
+    return executor->run(
+        request(2, "sleep", {100}), [&](pid_t pgid) { started.set_value(pgid); }, nullptr);
   });
   const pid_t pgid = started.get_future().get();
   std::this_thread::sleep_for(200ms);  // the request is in flight
@@ -152,7 +160,8 @@ TEST_F(PythonExecutorTest, TerminateGroupDuringALongTaskGivesExecutorLost) {
   EXPECT_LT(Clock::now() - begin, 5s);
   ASSERT_FALSE(lost.ok);
   EXPECT_EQ(lost.error["type"], "ExecutorLost");
-  EXPECT_NE(lost.error["message"].get<std::string>().find("SIGTERM"), std::string::npos) << lost.error["message"];
+  EXPECT_NE(lost.error["message"].get<std::string>().find("SIGTERM"), std::string::npos)
+      << lost.error["message"];
   EXPECT_TRUE(group_gone(pgid));
   EXPECT_TRUE(call(*executor, 3, "add", {1, 2}).ok);
 }
@@ -161,7 +170,8 @@ TEST_F(PythonExecutorTest, TerminateGroupKillsTheTasksGrandchildren) {
   auto executor = make_executor();
   std::promise<pid_t> started;
   auto running = std::async(std::launch::async, [&] {
-    return executor->run(request(1, "spawn_grandchild"), [&](pid_t pgid) { started.set_value(pgid); }, nullptr);
+    return executor->run(
+        request(1, "spawn_grandchild"), [&](pid_t pgid) { started.set_value(pgid); }, nullptr);
   });
   const pid_t pgid = started.get_future().get();
   std::this_thread::sleep_for(800ms);  // interpreter start + Popen
@@ -185,8 +195,8 @@ TEST_F(PythonExecutorTest, KilledWhileIdleRestartsWithoutFailingTheNextTask) {
 TEST_F(PythonExecutorTest, MessagesGoToOnMessage) {
   auto executor = make_executor();
   std::vector<Json> messages;
-  const PythonOutcome outcome =
-      executor->run(request(9, "chatty", {3}), nullptr, [&](const Json& m) { messages.push_back(m); });
+  const PythonOutcome outcome = executor->run(request(9, "chatty", {3}), nullptr,
+                                              [&](const Json& m) { messages.push_back(m); });
   ASSERT_TRUE(outcome.ok) << outcome.error.dump();
   EXPECT_EQ(outcome.result, 3);
   ASSERT_EQ(messages.size(), 3u);
@@ -205,7 +215,8 @@ TEST_F(PythonExecutorTest, FailedImportIsReportedAndTheProcessStopped) {
     const PythonOutcome outcome = call(*executor, id, "add", {1, 2});
     ASSERT_FALSE(outcome.ok);
     EXPECT_EQ(outcome.error["type"], "ImportError");
-    EXPECT_NE(outcome.error["message"].get<std::string>().find("bad_import cannot be imported"), std::string::npos);
+    EXPECT_NE(outcome.error["message"].get<std::string>().find("bad_import cannot be imported"),
+              std::string::npos);
     EXPECT_EQ(executor->pgid(), 0);
   }
 }
@@ -240,7 +251,8 @@ TEST_F(PythonExecutorTest, BadInputThrowsInvalidArgument) {
   EXPECT_THROW(PythonExecutor("python3", {""}, {}), InvalidArgument);
   EXPECT_THROW(PythonExecutor("python3", {}, {{"A=B", "c"}}), InvalidArgument);
   auto executor = make_executor();
-  EXPECT_THROW(executor->run(Json{{"function", "sample_tasks:add"}}, nullptr, nullptr), InvalidArgument);
+  EXPECT_THROW(executor->run(Json{{"function", "sample_tasks:add"}}, nullptr, nullptr),
+               InvalidArgument);
   EXPECT_THROW(executor->run(Json{{"id", "x"}}, nullptr, nullptr), InvalidArgument);
 }
 

@@ -40,9 +40,9 @@ struct Requirements {
 
 // How many times a task may be tried, and how long to wait between tries.
 struct RetryPolicy {
-  int max_attempts = 1;              // 1 = no retry
-  std::vector<double> delays;        // explicit delays in seconds, or empty
-  double backoff_base = 0;           // exponential backoff base in seconds, 0 = none
+  int max_attempts = 1;        // 1 = no retry
+  std::vector<double> delays;  // explicit delays in seconds, or empty
+  double backoff_base = 0;     // exponential backoff base in seconds, 0 = none
   double backoff_max = 3600;
   bool jitter = true;
 
@@ -115,7 +115,7 @@ struct Task {
 // What a worker reports when an attempt ends.
 struct Completion {
   TaskId task_id = 0;
-  std::int64_t fence = 0;  // the attempt's fencing token
+  std::int64_t fence = 0;                  // the attempt's fencing token
   TaskState state = TaskState::Completed;  // Completed | Failed | Canceled
   Json result;
   Json error;

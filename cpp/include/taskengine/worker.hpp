@@ -11,11 +11,11 @@ namespace taskengine {
 
 struct WorkerOptions {
   std::string url;
-  std::string name;                 // default: <hostname>-<pid>
+  std::string name;  // default: <hostname>-<pid>
   std::string worker_type = "worker";
-  int concurrency = 2;              // executor slots
-  std::vector<std::string> imports; // Python modules each executor imports once
-  std::string python;               // default: $TASKENGINE_PYTHON, python3 beside the binary, python3
+  int concurrency = 2;               // executor slots
+  std::vector<std::string> imports;  // Python modules each executor imports once
+  std::string python;  // default: $TASKENGINE_PYTHON, python3 beside the binary, python3
   std::chrono::milliseconds heartbeat{2000};
   // A worker silent for this long is declared lost by its peers.
   std::chrono::milliseconds heartbeat_timeout{10000};
@@ -25,7 +25,7 @@ struct WorkerOptions {
   std::chrono::milliseconds kill_grace{3000};
   // SIGTERM on the worker: running tasks get this long to finish.
   std::chrono::milliseconds shutdown_grace{30000};
-  Json metadata = Json::object();   // merged over the system metadata
+  Json metadata = Json::object();  // merged over the system metadata
 };
 
 // The native worker: registers, heartbeats, recovers tasks of lost workers,

@@ -152,8 +152,8 @@ void TaskSpec::validate() const {
   switch (kind) {
     case TaskKind::Function: {
       auto fn = payload.find("function");
-      if (fn == payload.end() || !fn->is_string() || fn->get<std::string>().find(':') ==
-                                                         std::string::npos)
+      if (fn == payload.end() || !fn->is_string() ||
+          fn->get<std::string>().find(':') == std::string::npos)
         throw InvalidArgument("a function task needs 'function' as \"module:function\"");
       if (auto a = payload.find("args"); a != payload.end() && !a->is_array())
         throw InvalidArgument("'args' must be a list");
@@ -175,8 +175,8 @@ void TaskSpec::validate() const {
           if (key.empty() || key.find('=') != std::string::npos || !value.is_string())
             throw InvalidArgument("invalid env entry '" + key + "'");
       }
-      if (auto cwd = payload.find("cwd"); cwd != payload.end() && !cwd->is_null() &&
-                                          !cwd->is_string())
+      if (auto cwd = payload.find("cwd");
+          cwd != payload.end() && !cwd->is_null() && !cwd->is_string())
         throw InvalidArgument("a command's cwd must be a string");
       break;
     }

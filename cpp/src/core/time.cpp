@@ -1,8 +1,8 @@
 #include "taskengine/time.hpp"
 
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 
 namespace taskengine {
 

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/process/child.hpp>
+#include <boost/process/error.hpp>
+#include <boost/process/extend.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -13,10 +16,6 @@
 #include <optional>
 #include <system_error>
 #include <vector>
-
-#include <boost/process/child.hpp>
-#include <boost/process/error.hpp>
-#include <boost/process/extend.hpp>
 
 #include "exec/process_group.hpp"
 #include "taskengine/errors.hpp"
@@ -48,13 +47,15 @@ Command parse_payload(const Json& payload) {
     throw InvalidArgument("command payload: 'argv' must be a non-empty list of strings");
   for (const auto& item : *argv) {
     if (!item.is_string() || has_nul(item.get_ref<const std::string&>()))
-      throw InvalidArgument("command payload: every 'argv' item must be a string without NUL bytes");
+      throw InvalidArgument(
+          "command payload: every 'argv' item must be a string without NUL bytes");
     cmd.argv.push_back(item.get<std::string>());
   }
   if (cmd.argv.front().empty()) throw InvalidArgument("command payload: 'argv[0]' is empty");
 
   if (const auto env = payload.find("env"); env != payload.end() && !env->is_null()) {
-    if (!env->is_object()) throw InvalidArgument("command payload: 'env' must be an object or null");
+    if (!env->is_object())
+      throw InvalidArgument("command payload: 'env' must be an object or null");
     for (const auto& [name, value] : env->items()) {
       if (name.empty() || name.find('=') != std::string::npos || has_nul(name))
         throw InvalidArgument("command payload: invalid environment variable name '" + name + "'");
@@ -96,7 +97,8 @@ class TailBuffer {
     if (truncated_) {
       // A UTF-8 sequence cut at the start leaves up to 3 continuation bytes.
       std::size_t skip = 0;
-      while (skip < 3 && skip < buf_.size() && (static_cast<unsigned char>(buf_[skip]) & 0xC0) == 0x80)
+      while (skip < 3 && skip < buf_.size() &&
+             (static_cast<unsigned char>(buf_[skip]) & 0xC0) == 0x80)
         ++skip;
       buf_.erase(0, skip);
     }
@@ -123,7 +125,8 @@ CommandResult cannot_run(const std::string& reason, std::size_t tail_bytes) {
 }
 
 std::string setup_failure(const Command& cmd, const std::string& step, const std::string& reason) {
-  if (step == "chdir") return "cannot change directory to '" + cmd.cwd.value_or("") + "': " + reason;
+  if (step == "chdir")
+    return "cannot change directory to '" + cmd.cwd.value_or("") + "': " + reason;
   return "cannot start '" + cmd.argv.front() + "': " + step + ": " + reason;
 }
 
@@ -173,8 +176,10 @@ void read_output(int fd, pid_t pid, TailBuffer& tail) {
     if (ready > 0) {
       const ssize_t n = ::read(fd, chunk.data(), chunk.size());
       if (n == 0) return;  // EOF: every writer is gone
-      if (n > 0) tail.append(chunk.data(), static_cast<std::size_t>(n));
-      else if (errno != EINTR && errno != EAGAIN) throw Error(std::string("read: ") + std::strerror(errno));
+      if (n > 0)
+        tail.append(chunk.data(), static_cast<std::size_t>(n));
+      else if (errno != EINTR && errno != EAGAIN)
+        throw Error(std::string("read: ") + std::strerror(errno));
     }
     const auto now = Clock::now();
     if (leader_exited) {
@@ -221,11 +226,13 @@ CommandResult run_command(const Json& payload, const std::function<void(pid_t)>&
             exec.env = env_ptrs.data();
           },
       bp::extend::on_exec_setup = [&setup](auto&) { prepare_child(setup); },
-      bp::extend::on_error = [&failed_pid](auto& exec, const std::error_code&) { failed_pid = exec.pid; });
+      bp::extend::on_error = [&failed_pid](auto& exec,
+                                           const std::error_code&) { failed_pid = exec.pid; });
   if (!child.valid()) {
     if (failed_pid > 0) ::waitpid(failed_pid, nullptr, 0);  // Boost leaves it unreaped
     owned.spawned(-1);
-    return cannot_run("cannot execute '" + cmd.argv.front() + "': " + spawn_error.message(), tail_bytes);
+    return cannot_run("cannot execute '" + cmd.argv.front() + "': " + spawn_error.message(),
+                      tail_bytes);
   }
   const pid_t pid = child.id();  // == pgid: setpgid(0, 0) ran in the child
   owned.spawned(pid);
@@ -242,7 +249,8 @@ CommandResult run_command(const Json& payload, const std::function<void(pid_t)>&
   ::kill(-pid, SIGKILL);  // leftovers, while the zombie leader still pins the pgid
   std::error_code wait_error;
   child.wait(wait_error);
-  if (wait_error) throw Error("waitpid for command '" + cmd.argv.front() + "': " + wait_error.message());
+  if (wait_error)
+    throw Error("waitpid for command '" + cmd.argv.front() + "': " + wait_error.message());
   guard.release();
 
   const int status = child.native_exit_code();

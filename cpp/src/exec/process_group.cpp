@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -20,8 +21,6 @@
 #include <set>
 #include <string_view>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "taskengine/errors.hpp"
 
@@ -121,14 +120,14 @@ bool group_alive(pid_t pgid) {
 
 bool group_running(pid_t pgid) {
   if (!group_alive(pgid)) return false;
-  return scan_processes([pgid](const ProcStat& s) {
-    return s.pgrp == pgid && s.state != 'Z' && s.state != 'X';
-  });
+  return scan_processes(
+      [pgid](const ProcStat& s) { return s.pgrp == pgid && s.state != 'Z' && s.state != 'X'; });
 }
 
 void terminate_group(pid_t pgid, milliseconds grace) {
   // kill(-1) would signal every process we may signal, kill(0) our own group.
-  if (pgid <= 1) throw InvalidArgument("terminate_group: invalid process group " + std::to_string(pgid));
+  if (pgid <= 1)
+    throw InvalidArgument("terminate_group: invalid process group " + std::to_string(pgid));
   if (pgid == ::getpgrp())
     throw InvalidArgument("terminate_group: refusing to signal the worker's own process group");
   if (::kill(-pgid, SIGTERM) != 0 && errno == ESRCH) return;

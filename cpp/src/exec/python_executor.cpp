@@ -3,9 +3,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/process/child.hpp>
+#include <boost/process/error.hpp>
+#include <boost/process/extend.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -13,11 +17,6 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
-
-#include <boost/process/child.hpp>
-#include <boost/process/error.hpp>
-#include <boost/process/extend.hpp>
-#include <spdlog/spdlog.h>
 
 #include "exec/process_group.hpp"
 #include "taskengine/errors.hpp"
@@ -39,11 +38,13 @@ Json make_error(const std::string& type, const std::string& message) {
 
 // Gives an error from the executor the documented shape, whatever it sent.
 Json normalize_error(const Json& error) {
-  if (!error.is_object()) return make_error("ProtocolError", "the executor reported a failure without an error object");
+  if (!error.is_object())
+    return make_error("ProtocolError", "the executor reported a failure without an error object");
   Json result = error;
   if (!result.contains("type") || !result["type"].is_string()) result["type"] = "Error";
   if (!result.contains("message") || !result["message"].is_string()) result["message"] = "";
-  if (!result.contains("traceback") || !result["traceback"].is_array()) result["traceback"] = Json::array();
+  if (!result.contains("traceback") || !result["traceback"].is_array())
+    result["traceback"] = Json::array();
   return result;
 }
 
@@ -118,9 +119,12 @@ bool PythonExecutor::Process::fill(int timeout_ms) {
   if (ready_fds <= 0) return false;
   char chunk[64 * 1024];
   const ssize_t n = ::read(responses.get(), chunk, sizeof chunk);
-  if (n > 0) buffer.append(chunk, static_cast<std::size_t>(n));
-  else if (n == 0) eof = true;
-  else if (errno != EINTR && errno != EAGAIN) throw Error(std::string("read: ") + std::strerror(errno));
+  if (n > 0)
+    buffer.append(chunk, static_cast<std::size_t>(n));
+  else if (n == 0)
+    eof = true;
+  else if (errno != EINTR && errno != EAGAIN)
+    throw Error(std::string("read: ") + std::strerror(errno));
   return n != 0;
 }
 
@@ -130,7 +134,8 @@ std::optional<Json> PythonExecutor::Process::read_message() {
       Json message = Json::parse(*line, nullptr, /*allow_exceptions=*/false);
       if (message.is_object()) return message;
       // The real executor keeps user output off this pipe; say so if it leaks.
-      spdlog::warn("python executor {}: ignoring a line that is not a JSON object: {:.200}", pid, *line);
+      spdlog::warn("python executor {}: ignoring a line that is not a JSON object: {:.200}", pid,
+                   *line);
     }
     if (eof) return std::nullopt;
     if (fill(kExitCheckMs)) continue;
@@ -146,7 +151,9 @@ std::optional<Json> PythonExecutor::Process::read_message() {
 
 PythonExecutor::PythonExecutor(std::string python_exe, std::vector<std::string> imports,
                                std::map<std::string, std::string> extra_env)
-    : python_exe_(std::move(python_exe)), imports_(std::move(imports)), extra_env_(std::move(extra_env)) {
+    : python_exe_(std::move(python_exe)),
+      imports_(std::move(imports)),
+      extra_env_(std::move(extra_env)) {
   if (python_exe_.empty()) throw InvalidArgument("PythonExecutor: python_exe is empty");
   for (const auto& module : imports_)
     if (module.empty() || module.find('\0') != std::string::npos)
@@ -165,10 +172,12 @@ PythonExecutor::~PythonExecutor() {
 }
 
 void PythonExecutor::start() {
-  const std::map<std::string, std::optional<std::string>> overlay(extra_env_.begin(), extra_env_.end());
+  const std::map<std::string, std::optional<std::string>> overlay(extra_env_.begin(),
+                                                                  extra_env_.end());
   std::vector<std::string> environment = build_environment(overlay);
   const auto exe = find_executable(python_exe_, path_of(environment));
-  if (!exe) throw Error("cannot start the Python executor: '" + python_exe_ + "' not found in PATH");
+  if (!exe)
+    throw Error("cannot start the Python executor: '" + python_exe_ + "' not found in PATH");
   std::vector<std::string> argv{python_exe_, "-m", "taskengine._executor"};
   for (const auto& module : imports_) {
     argv.emplace_back("--import");
@@ -198,7 +207,8 @@ void PythonExecutor::start() {
             exec.env = env_ptrs.data();
           },
       bp::extend::on_exec_setup = [&setup](auto&) { prepare_child(setup); },
-      bp::extend::on_error = [&failed_pid](auto& exec, const std::error_code&) { failed_pid = exec.pid; });
+      bp::extend::on_error = [&failed_pid](auto& exec,
+                                           const std::error_code&) { failed_pid = exec.pid; });
   if (!process->child.valid()) {
     if (failed_pid > 0) ::waitpid(failed_pid, nullptr, 0);  // Boost leaves it unreaped
     process->owned.spawned(-1);
@@ -209,7 +219,8 @@ void PythonExecutor::start() {
   if (const auto failure = report.failure()) {
     std::error_code ignored;
     process->child.wait(ignored);
-    throw Error("cannot start the Python executor '" + *exe + "': " + failure->first + ": " + failure->second);
+    throw Error("cannot start the Python executor '" + *exe + "': " + failure->first + ": " +
+                failure->second);
   }
   process->requests = std::move(request_write);
   process->responses = std::move(response_read);
@@ -272,7 +283,8 @@ PythonOutcome PythonExecutor::run(const Json& request, const std::function<void(
                      process_->pid, message->value("id", Json()).dump(), id.dump());
         continue;
       }
-      if (message->value("ok", false)) return PythonOutcome{true, message->value("result", Json()), nullptr};
+      if (message->value("ok", false))
+        return PythonOutcome{true, message->value("result", Json()), nullptr};
       return PythonOutcome{false, nullptr, normalize_error(message->value("error", Json()))};
     }
   } catch (...) {
@@ -293,7 +305,8 @@ PythonOutcome PythonExecutor::lost(const std::string& while_doing) {
   const pid_t pid = process_->pid;
   // EOF can come a moment before the exit; do not mistake a dying process for a stuck one.
   const auto deadline = Clock::now() + kExitAfterEof;
-  while (!child_exited(pid, false) && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+  while (!child_exited(pid, false) && Clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(5));
   ::kill(-pid, SIGKILL);  // leftovers, or the leader itself if it only closed stdout
   pgid_ = 0;
   std::error_code ec;
@@ -301,7 +314,8 @@ PythonOutcome PythonExecutor::lost(const std::string& while_doing) {
   const std::string how = ec ? "ended (waitpid: " + ec.message() + ")"
                              : describe_status(process_->child.native_exit_code());
   process_.reset();
-  const std::string message = "the Python executor process " + std::to_string(pid) + " " + how + " " + while_doing;
+  const std::string message =
+      "the Python executor process " + std::to_string(pid) + " " + how + " " + while_doing;
   spdlog::warn("{}", message);
   return PythonOutcome{false, nullptr, make_error("ExecutorLost", message)};
 }
@@ -320,7 +334,8 @@ void PythonExecutor::stop() {
   const pid_t pid = process_->pid;
   process_->requests.reset();  // EOF ends the executor's request loop
   const auto deadline = Clock::now() + kStopGrace;
-  while (!child_exited(pid, false) && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+  while (!child_exited(pid, false) && Clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(5));
   if (!child_exited(pid, false)) terminate_group(pid, kStopGrace);
   kill_and_reap();
 }

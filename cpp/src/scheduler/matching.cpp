@@ -41,8 +41,7 @@ int compare_versions(const std::string& a, const std::string& b) {
 
 std::string mismatch(const Task& task, const WorkerInfo& worker) {
   const Requirements& req = task.requirements;
-  if (req.worker_type != worker.worker_type)
-    return "needs a worker of type " + req.worker_type;
+  if (req.worker_type != worker.worker_type) return "needs a worker of type " + req.worker_type;
   const Json& meta = worker.metadata;
   if (req.architecture) {
     bool found = false;
@@ -54,7 +53,8 @@ std::string mismatch(const Task& task, const WorkerInfo& worker) {
   }
   if (req.task_version) {
     auto it = meta.find(task.name + ":version");
-    if (it == meta.end() || !it->is_number_integer() || it->get<std::int64_t>() != *req.task_version)
+    if (it == meta.end() || !it->is_number_integer() ||
+        it->get<std::int64_t>() != *req.task_version)
       return "needs " + task.name + " version " + std::to_string(*req.task_version);
   }
   if (!req.versions.empty()) {

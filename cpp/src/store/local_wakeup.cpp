@@ -64,8 +64,8 @@ class SocketListener final : public WakeupListener {
       throw StoreError(std::string("cannot create a wake-up eventfd: ") + std::strerror(errno));
     static std::atomic<int> counter{0};
     for (const auto& topic : topics) {
-      auto socket =
-          std::make_unique<FileDescriptor>(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      auto socket = std::make_unique<FileDescriptor>(
+          ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       if (socket->get() < 0)
         throw StoreError(std::string("cannot create a wake-up socket: ") + std::strerror(errno));
       std::string path = directory + "/" + topic + "." + std::to_string(::getpid()) + "." +

@@ -20,63 +20,124 @@ std::vector<std::string> version_one(const Dialect& d) {
   return {
       "CREATE TABLE taskengine_schema (version INTEGER NOT NULL)",
       "CREATE TABLE taskengine_task_groups ("
-      " id " + d.id_pk + ","
-      " description TEXT NOT NULL DEFAULT '',"
-      " all_tasks_dispatched " + d.boolean + " NOT NULL DEFAULT " + d.false_lit + ","
-      " created_at " + d.bigint + " NOT NULL)",
+      " id " +
+          d.id_pk +
+          ","
+          " description TEXT NOT NULL DEFAULT '',"
+          " all_tasks_dispatched " +
+          d.boolean + " NOT NULL DEFAULT " + d.false_lit +
+          ","
+          " created_at " +
+          d.bigint + " NOT NULL)",
       "CREATE TABLE taskengine_workers ("
-      " id " + d.id_pk + ","
-      " name TEXT NOT NULL,"
-      " worker_type TEXT NOT NULL,"
-      " hostname TEXT NOT NULL DEFAULT '',"
-      " pid " + d.bigint + " NOT NULL DEFAULT 0,"
-      " metadata " + d.json + " NOT NULL,"
-      " started_at " + d.bigint + " NOT NULL,"
-      " last_heartbeat " + d.bigint + " NOT NULL,"
-      " online " + d.boolean + " NOT NULL DEFAULT " + d.true_lit + ","
-      " secret_hash TEXT)",
+      " id " +
+          d.id_pk +
+          ","
+          " name TEXT NOT NULL,"
+          " worker_type TEXT NOT NULL,"
+          " hostname TEXT NOT NULL DEFAULT '',"
+          " pid " +
+          d.bigint +
+          " NOT NULL DEFAULT 0,"
+          " metadata " +
+          d.json +
+          " NOT NULL,"
+          " started_at " +
+          d.bigint +
+          " NOT NULL,"
+          " last_heartbeat " +
+          d.bigint +
+          " NOT NULL,"
+          " online " +
+          d.boolean + " NOT NULL DEFAULT " + d.true_lit +
+          ","
+          " secret_hash TEXT)",
       "CREATE TABLE taskengine_jobs ("
       " id TEXT PRIMARY KEY,"
       " function TEXT NOT NULL,"
-      " args " + d.json + " NOT NULL,"
-      " kwargs " + d.json + " NOT NULL,"
-      " title TEXT NOT NULL DEFAULT '',"
-      " notes TEXT NOT NULL DEFAULT '',"
-      " dependencies " + d.json + " NOT NULL,"
-      " config " + d.json + " NOT NULL,"
-      " updated_at " + d.bigint + " NOT NULL)",
+      " args " +
+          d.json +
+          " NOT NULL,"
+          " kwargs " +
+          d.json +
+          " NOT NULL,"
+          " title TEXT NOT NULL DEFAULT '',"
+          " notes TEXT NOT NULL DEFAULT '',"
+          " dependencies " +
+          d.json +
+          " NOT NULL,"
+          " config " +
+          d.json +
+          " NOT NULL,"
+          " updated_at " +
+          d.bigint + " NOT NULL)",
       "CREATE TABLE taskengine_tasks ("
-      " id " + d.id_pk + ","
-      " kind TEXT NOT NULL,"
-      " name TEXT NOT NULL,"
-      " payload " + d.json + " NOT NULL,"
-      " state TEXT NOT NULL,"
-      " priority INTEGER NOT NULL DEFAULT 0,"
-      " created_at " + d.bigint + " NOT NULL,"
-      " not_before " + d.bigint + ","
-      " started_at " + d.bigint + ","
-      " finished_at " + d.bigint + ","
-      " task_group_id " + d.bigint + " REFERENCES taskengine_task_groups(id) ON DELETE SET NULL,"
-      " job_id TEXT REFERENCES taskengine_jobs(id) ON DELETE CASCADE,"
-      " allow_failure " + d.boolean + " NOT NULL DEFAULT " + d.false_lit + ","
-      " requirements " + d.json + " NOT NULL,"
-      " worker_type TEXT NOT NULL DEFAULT 'worker',"
-      " retry_policy " + d.json + " NOT NULL,"
-      // Waiting and nothing ahead of it conflicts: the claim reads only these.
-      " eligible " + d.boolean + " NOT NULL DEFAULT " + d.false_lit + ","
-      " attempt INTEGER NOT NULL DEFAULT 0,"
-      " fence " + d.bigint + " NOT NULL DEFAULT 0,"
-      " resources " + d.json + " NOT NULL,"
-      " depends_on " + d.json + " NOT NULL,"
-      " timeout_seconds DOUBLE PRECISION,"
-      " unique_key TEXT UNIQUE,"
-      " queue TEXT NOT NULL DEFAULT 'default',"
-      " worker_id " + d.bigint + " REFERENCES taskengine_workers(id) ON DELETE SET NULL,"
-      " worker_name TEXT,"
-      " result " + d.json + ","
-      " error " + d.json + ","
-      " reason TEXT,"
-      " history " + d.json + ")",
+      " id " +
+          d.id_pk +
+          ","
+          " kind TEXT NOT NULL,"
+          " name TEXT NOT NULL,"
+          " payload " +
+          d.json +
+          " NOT NULL,"
+          " state TEXT NOT NULL,"
+          " priority INTEGER NOT NULL DEFAULT 0,"
+          " created_at " +
+          d.bigint +
+          " NOT NULL,"
+          " not_before " +
+          d.bigint +
+          ","
+          " started_at " +
+          d.bigint +
+          ","
+          " finished_at " +
+          d.bigint +
+          ","
+          " task_group_id " +
+          d.bigint +
+          " REFERENCES taskengine_task_groups(id) ON DELETE SET NULL,"
+          " job_id TEXT REFERENCES taskengine_jobs(id) ON DELETE CASCADE,"
+          " allow_failure " +
+          d.boolean + " NOT NULL DEFAULT " + d.false_lit +
+          ","
+          " requirements " +
+          d.json +
+          " NOT NULL,"
+          " worker_type TEXT NOT NULL DEFAULT 'worker',"
+          " retry_policy " +
+          d.json +
+          " NOT NULL,"
+          // Waiting and nothing ahead of it conflicts: the claim reads only these.
+          " eligible " +
+          d.boolean + " NOT NULL DEFAULT " + d.false_lit +
+          ","
+          " attempt INTEGER NOT NULL DEFAULT 0,"
+          " fence " +
+          d.bigint +
+          " NOT NULL DEFAULT 0,"
+          " resources " +
+          d.json +
+          " NOT NULL,"
+          " depends_on " +
+          d.json +
+          " NOT NULL,"
+          " timeout_seconds DOUBLE PRECISION,"
+          " unique_key TEXT UNIQUE,"
+          " queue TEXT NOT NULL DEFAULT 'default',"
+          " worker_id " +
+          d.bigint +
+          " REFERENCES taskengine_workers(id) ON DELETE SET NULL,"
+          " worker_name TEXT,"
+          " result " +
+          d.json +
+          ","
+          " error " +
+          d.json +
+          ","
+          " reason TEXT,"
+          " history " +
+          d.json + ")",
       // Runnable tasks in claim order; the partial index keeps the claim from
       // ever touching finished rows.
       "CREATE INDEX taskengine_tasks_eligible ON taskengine_tasks"
@@ -92,45 +153,75 @@ std::vector<std::string> version_one(const Dialect& d) {
       // the queue yet), waiting (queued, something conflicts), ready (may
       // start now), active (running or canceling). Rows go when the task ends.
       "CREATE TABLE taskengine_task_resources ("
-      " task_id " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-      " resource TEXT NOT NULL,"
-      " exclusive " + d.boolean + " NOT NULL,"
-      " priority INTEGER NOT NULL,"
-      " holder TEXT NOT NULL,"
-      " PRIMARY KEY (task_id, resource))",
+      " task_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " resource TEXT NOT NULL,"
+          " exclusive " +
+          d.boolean +
+          " NOT NULL,"
+          " priority INTEGER NOT NULL,"
+          " holder TEXT NOT NULL,"
+          " PRIMARY KEY (task_id, resource))",
       "CREATE INDEX taskengine_task_resources_queue ON taskengine_task_resources"
       " (resource, holder, exclusive, priority, task_id)",
       "CREATE TABLE taskengine_task_dependencies ("
-      " task_id " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-      " depends_on " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-      " PRIMARY KEY (task_id, depends_on))",
+      " task_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " depends_on " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " PRIMARY KEY (task_id, depends_on))",
       "CREATE INDEX taskengine_task_dependencies_reverse ON taskengine_task_dependencies"
       " (depends_on)",
       "CREATE TABLE taskengine_progress ("
-      " task_id " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-      " group_name TEXT NOT NULL,"
-      " current " + d.bigint + " NOT NULL,"
-      " total " + d.bigint + ","
-      " status_line TEXT NOT NULL DEFAULT '',"
-      " updated_at " + d.bigint + " NOT NULL,"
-      " PRIMARY KEY (task_id, group_name))",
+      " task_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " group_name TEXT NOT NULL,"
+          " current " +
+          d.bigint +
+          " NOT NULL,"
+          " total " +
+          d.bigint +
+          ","
+          " status_line TEXT NOT NULL DEFAULT '',"
+          " updated_at " +
+          d.bigint +
+          " NOT NULL,"
+          " PRIMARY KEY (task_id, group_name))",
       "CREATE TABLE taskengine_log_records ("
-      " id " + d.id_pk + ","
-      " task_id " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-      " created_at " + d.bigint + " NOT NULL,"
-      " level INTEGER NOT NULL,"
-      " logger TEXT NOT NULL DEFAULT '',"
-      " message TEXT NOT NULL,"
-      " extra " + d.json + ")",
+      " id " +
+          d.id_pk +
+          ","
+          " task_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " created_at " +
+          d.bigint +
+          " NOT NULL,"
+          " level INTEGER NOT NULL,"
+          " logger TEXT NOT NULL DEFAULT '',"
+          " message TEXT NOT NULL,"
+          " extra " +
+          d.json + ")",
       "CREATE INDEX taskengine_log_records_task ON taskengine_log_records (task_id, created_at)",
       "CREATE TABLE taskengine_artifacts ("
-      " id " + d.id_pk + ","
-      " task_id " + d.bigint + " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-      " name TEXT NOT NULL,"
-      " path TEXT NOT NULL,"
-      " size " + d.bigint + " NOT NULL DEFAULT 0,"
-      " sha256 TEXT NOT NULL DEFAULT '',"
-      " created_at " + d.bigint + " NOT NULL)",
+      " id " +
+          d.id_pk +
+          ","
+          " task_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " name TEXT NOT NULL,"
+          " path TEXT NOT NULL,"
+          " size " +
+          d.bigint +
+          " NOT NULL DEFAULT 0,"
+          " sha256 TEXT NOT NULL DEFAULT '',"
+          " created_at " +
+          d.bigint + " NOT NULL)",
       "CREATE INDEX taskengine_artifacts_task ON taskengine_artifacts (task_id)",
   };
 }
@@ -148,18 +239,19 @@ const std::vector<Migration>& sqlite_migrations() {
 }
 
 const std::vector<Migration>& postgres_migrations() {
-  static const std::vector<Migration> migrations = build(
-      {"BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "JSONB", "BOOLEAN", "BIGINT",
-       "TRUE", "FALSE"});
+  static const std::vector<Migration> migrations =
+      build({"BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "JSONB", "BOOLEAN", "BIGINT",
+             "TRUE", "FALSE"});
   return migrations;
 }
 
 const std::vector<std::string>& owned_tables() {
   static const std::vector<std::string> tables = {
-      "taskengine_artifacts",        "taskengine_log_records",  "taskengine_progress",
-      "taskengine_task_dependencies", "taskengine_task_resources", "taskengine_tasks",
-      "taskengine_jobs",             "taskengine_workers",      "taskengine_task_groups",
-      "taskengine_schema"};
+      "taskengine_artifacts",      "taskengine_log_records",
+      "taskengine_progress",       "taskengine_task_dependencies",
+      "taskengine_task_resources", "taskengine_tasks",
+      "taskengine_jobs",           "taskengine_workers",
+      "taskengine_task_groups",    "taskengine_schema"};
   return tables;
 }
 

@@ -1,8 +1,7 @@
 // taskengine-worker: the native worker process.
-#include <spdlog/spdlog.h>
-
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -90,19 +89,32 @@ taskengine::WorkerOptions parse(int argc, char** argv) {
     } else {
       throw taskengine::InvalidArgument(flag + " needs a value");
     }
-    if (flag == "--url") options.url = value;
-    else if (flag == "--name") options.name = value;
-    else if (flag == "--type") options.worker_type = value;
-    else if (flag == "--concurrency") concurrency = value;
-    else if (flag == "--import") options.imports.push_back(value);
-    else if (flag == "--python") options.python = value;
-    else if (flag == "--heartbeat") heartbeat = value;
-    else if (flag == "--heartbeat-timeout") heartbeat_timeout = value;
-    else if (flag == "--poll-interval") options.poll_interval = seconds_option(flag, value);
-    else if (flag == "--shutdown-grace") options.shutdown_grace = seconds_option(flag, value);
-    else if (flag == "--kill-grace") options.kill_grace = seconds_option(flag, value);
-    else if (flag == "--log-level") level = value;
-    else throw taskengine::InvalidArgument("unknown option " + flag + " (see --help)");
+    if (flag == "--url")
+      options.url = value;
+    else if (flag == "--name")
+      options.name = value;
+    else if (flag == "--type")
+      options.worker_type = value;
+    else if (flag == "--concurrency")
+      concurrency = value;
+    else if (flag == "--import")
+      options.imports.push_back(value);
+    else if (flag == "--python")
+      options.python = value;
+    else if (flag == "--heartbeat")
+      heartbeat = value;
+    else if (flag == "--heartbeat-timeout")
+      heartbeat_timeout = value;
+    else if (flag == "--poll-interval")
+      options.poll_interval = seconds_option(flag, value);
+    else if (flag == "--shutdown-grace")
+      options.shutdown_grace = seconds_option(flag, value);
+    else if (flag == "--kill-grace")
+      options.kill_grace = seconds_option(flag, value);
+    else if (flag == "--log-level")
+      level = value;
+    else
+      throw taskengine::InvalidArgument("unknown option " + flag + " (see --help)");
   }
   if (options.url.empty())
     throw taskengine::InvalidArgument("no store URL: pass --url or set TASKENGINE_URL");

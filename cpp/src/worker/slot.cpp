@@ -99,8 +99,12 @@ void Slot::loop() {
     try {
       completion = execute(task);
     } catch (const std::exception& e) {
-      completion = {task.id, task.fence, TaskState::Failed, nullptr,
-                    error_json("WorkerError", e.what()), std::string("worker error")};
+      completion = {task.id,
+                    task.fence,
+                    TaskState::Failed,
+                    nullptr,
+                    error_json("WorkerError", e.what()),
+                    std::string("worker error")};
     }
     // A killed attempt ends as the supervisor said, whatever the process
     // reported while dying.
@@ -112,9 +116,9 @@ void Slot::loop() {
       case KillReason::Timeout:
         completion.state = TaskState::Failed;
         completion.result = nullptr;
-        completion.error = error_json(
-            "Timeout", "task exceeded its timeout of " + std::to_string(*task.timeout_seconds) +
-                           " s and was killed");
+        completion.error =
+            error_json("Timeout", "task exceeded its timeout of " +
+                                      std::to_string(*task.timeout_seconds) + " s and was killed");
         completion.reason = "timeout";
         break;
       default:
@@ -150,7 +154,10 @@ Completion Slot::execute(const Task& task) {
     case TaskKind::TaskClass:
       break;
   }
-  return {task.id, task.fence, TaskState::Failed, nullptr,
+  return {task.id,
+          task.fence,
+          TaskState::Failed,
+          nullptr,
           error_json("UnsupportedTaskKind",
                      "this worker cannot run task classes yet (task '" + task.name + "')"),
           std::string("unsupported task kind")};
@@ -193,8 +200,8 @@ Completion Slot::run_function_task(const Task& task) {
   if (outcome.ok)
     return {task.id, task.fence, TaskState::Completed, outcome.result, nullptr, std::nullopt};
   std::string type = outcome.error.value("type", "Error");
-  return {task.id, task.fence, TaskState::Failed, nullptr, outcome.error,
-          "raised " + type + ": " + outcome.error.value("message", "")};
+  return {task.id, task.fence,    TaskState::Failed,
+          nullptr, outcome.error, "raised " + type + ": " + outcome.error.value("message", "")};
 }
 
 }  // namespace taskengine::worker

@@ -202,14 +202,13 @@ int Worker::Impl::run() {
   std::map<std::string, std::string> env = {{"TASKENGINE_URL", options_.url},
                                             {"TASKENGINE_WORKER", info_.name}};
   for (int i = 0; i < options_.concurrency; ++i)
-    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env,
-                                            [this](Completion c) {
-                                              {
-                                                std::lock_guard lock(mutex_);
-                                                completions_.push_back(std::move(c));
-                                              }
-                                              changed_.notify_all();
-                                            }));
+    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, [this](Completion c) {
+      {
+        std::lock_guard lock(mutex_);
+        completions_.push_back(std::move(c));
+      }
+      changed_.notify_all();
+    }));
 
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
@@ -238,13 +237,13 @@ int Worker::Impl::run() {
       for (auto& slot : slots_) {
         auto deadline = slot->deadline();
         if (deadline) {
-          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
+          auto left =
+              std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
           timeout = std::max(std::chrono::milliseconds(1), std::min(timeout, left));
         }
       }
-      bool woke = changed_.wait_for(lock, timeout, [this] {
-        return woken_ || !completions_.empty() || stop_requested_;
-      });
+      bool woke = changed_.wait_for(
+          lock, timeout, [this] { return woken_ || !completions_.empty() || stop_requested_; });
       // Cancel checks cost a query: run them on a wake-up or a poll, not
       // after every completion.
       check_cancels = woken_ || !woke;

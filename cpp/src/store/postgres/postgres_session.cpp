@@ -188,9 +188,10 @@ void PostgresSession::rollback() {
 }
 
 bool PostgresSession::table_exists(const std::string& table) {
-  return !query("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND "
-                "tablename = $1",
-                {table})
+  return !query(
+              "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND "
+              "tablename = $1",
+              {table})
               .empty();
 }
 

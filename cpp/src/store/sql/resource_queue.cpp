@@ -47,8 +47,9 @@ bool ResourceQueue::conflicts(TaskId id, const std::vector<Hold>& holds) {
       " (holder IN ('waiting', 'ready') AND priority >= $2 AND (priority > $2 OR task_id < $3)))"
       " LIMIT 1";
   for (const auto& hold : holds) {
-    if (!session_.query(hold.exclusive ? any : exclusive_only,
-                        {hold.resource, std::int64_t{hold.priority}, id})
+    if (!session_
+             .query(hold.exclusive ? any : exclusive_only,
+                    {hold.resource, std::int64_t{hold.priority}, id})
              .empty())
       return true;
   }
@@ -137,9 +138,10 @@ void ResourceQueue::promote_heads(const std::vector<Hold>& holds) {
 void ResourceQueue::enqueue(TaskId id) {
   std::vector<Hold> holds = holds_of(id);
   if (holds.empty()) {
-    for (const auto& row : session_.query("UPDATE taskengine_tasks SET eligible = TRUE "
-                                          "WHERE id = $1 AND state = 'waiting' RETURNING worker_type",
-                                          {id}))
+    for (const auto& row :
+         session_.query("UPDATE taskengine_tasks SET eligible = TRUE "
+                        "WHERE id = $1 AND state = 'waiting' RETURNING worker_type",
+                        {id}))
       became_ready_.insert(row.text(0));
     return;
   }

@@ -8,8 +8,8 @@
 #include "scheduler/retry.hpp"
 #include "scheduler/retval.hpp"
 #include "store/schema.hpp"
-#include "store/wakeup_topics.hpp"
 #include "store/sql/resource_queue.hpp"
+#include "store/wakeup_topics.hpp"
 #include "taskengine/errors.hpp"
 
 namespace taskengine::sql {
@@ -434,8 +434,7 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
 WorkerId SqlStore::register_worker(const WorkerInfo& info) {
   require_schema();
   if (info.name.empty()) throw InvalidArgument("a worker needs a name");
-  if (info.worker_type != "worker" && info.worker_type != "server" &&
-      info.worker_type != "signing")
+  if (info.worker_type != "worker" && info.worker_type != "server" && info.worker_type != "signing")
     throw InvalidArgument("unknown worker type '" + info.worker_type + "'");
   Micros now = now_micros();
   Transaction txn(*session_, true);
@@ -653,9 +652,10 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     needs_lock = needs_lock || !task.exclusive_resources.empty() ||
                  !task.shared_resources.empty() ||
                  !session_
-                      ->query("SELECT 1 FROM taskengine_task_dependencies WHERE depends_on = $1 "
-                              "LIMIT 1",
-                              {task.id})
+                      ->query(
+                          "SELECT 1 FROM taskengine_task_dependencies WHERE depends_on = $1 "
+                          "LIMIT 1",
+                          {task.id})
                       .empty();
     tasks.push_back(std::move(task));
   }

@@ -21,9 +21,9 @@ constexpr int kBusyTimeoutMs = 30'000;
 SqliteSession::SqliteSession(std::string url, const std::string& path)
     : url_(std::move(url)), wakeup_(path) {
   sqlite3* raw = nullptr;
-  int code = sqlite3_open_v2(path.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+  int code =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   db_.reset(raw);
   if (code != SQLITE_OK) {
     std::string message = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(code);
@@ -69,8 +69,8 @@ sqlite3_stmt* SqliteSession::prepare(const std::string& sql, const Params& param
     } else if (auto p = std::get_if<double>(&v)) {
       code = sqlite3_bind_double(stmt, index, *p);
     } else if (auto p = std::get_if<std::string>(&v)) {
-      code = sqlite3_bind_text(stmt, index, p->data(), static_cast<int>(p->size()),
-                               SQLITE_TRANSIENT);
+      code =
+          sqlite3_bind_text(stmt, index, p->data(), static_cast<int>(p->size()), SQLITE_TRANSIENT);
     } else {
       code = sqlite3_bind_null(stmt, index);
     }
@@ -104,9 +104,9 @@ Rows SqliteSession::query(const std::string& sql, const Params& params) {
           values.emplace_back(std::monostate{});
           break;
         default:
-          values.emplace_back(std::string(
-              reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)),
-              static_cast<std::size_t>(sqlite3_column_bytes(stmt, c))));
+          values.emplace_back(
+              std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)),
+                          static_cast<std::size_t>(sqlite3_column_bytes(stmt, c))));
       }
     }
     rows.emplace_back(std::move(values));
@@ -157,8 +157,7 @@ void SqliteSession::rollback() {
 }
 
 bool SqliteSession::table_exists(const std::string& table) {
-  return !query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1", {table})
-              .empty();
+  return !query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1", {table}).empty();
 }
 
 void SqliteSession::notify(const std::string& topic) {
