@@ -64,10 +64,19 @@ fi
 
 banner "ruff"
 if [[ -x .venv/bin/ruff ]]; then
-  .venv/bin/ruff check python tests
-  record "ruff" $?
+  .venv/bin/ruff check python tests && .venv/bin/ruff format --check python tests
+  record "ruff (lint and format)" $?
 else
   skip "ruff" "not installed in .venv"
+fi
+
+banner "clang-format"
+if command -v clang-format >/dev/null; then
+  git ls-files -- 'cpp/*.cpp' 'cpp/*.hpp' 'bindings/*.cpp' 'bindings/*.hpp' 'tests/cpp/*.cpp' \
+    'tests/cpp/*.hpp' 'bench/*.cpp' 'bench/*.hpp' | xargs clang-format --dry-run --Werror
+  record "clang-format" $?
+else
+  skip "clang-format" "not installed"
 fi
 
 banner "mypy"
