@@ -47,7 +47,8 @@ run_logged "installing build and test requirements into .venv" \
 echo "setup: building and installing taskengine into .venv (log: build/setup.log)"
 run_logged "building and installing taskengine" \
   .venv/bin/python -m pip install --disable-pip-version-check --no-build-isolation -v . \
-  --config-settings=cmake.define.TASKENGINE_BUILD_TESTS=ON
+  --config-settings=cmake.define.TASKENGINE_BUILD_TESTS=ON \
+  --config-settings=cmake.define.TASKENGINE_BUILD_BENCH=ON
 
 if [[ "${SANITIZE:-0}" == 1 ]]; then
   # The sanitized build is plain CMake without the Python module: an ASan-instrumented

@@ -62,6 +62,17 @@ else
   fi
 fi
 
+banner "benchmark smoke (claim_bench --quick)"
+# Benchmarks assert nothing; this only keeps the harness from rotting.
+if ((setup_status != 0)); then
+  skip "bench smoke" "setup failed"
+elif [[ -n "${ctest_dir:-}" && -x "$ctest_dir/bench/taskengine_claim_bench" ]]; then
+  "$ctest_dir/bench/taskengine_claim_bench" --quick
+  record "bench smoke" $?
+else
+  record "bench smoke" 1 "taskengine_claim_bench was not built"
+fi
+
 banner "ruff"
 if [[ -x .venv/bin/ruff ]]; then
   .venv/bin/ruff check python tests && .venv/bin/ruff format --check python tests
