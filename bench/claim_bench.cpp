@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -45,6 +46,14 @@ struct Options {
 constexpr int kThroughputBatch = 100;
 constexpr int kWarmupClaims = 20;
 constexpr std::size_t kRefillBatch = 100;
+
+// SIGINT/SIGTERM end the run between two store calls, so the scratch stores
+// (a 1M-task database is GBs) are still removed.
+volatile std::sig_atomic_t stop_signal = 0;
+
+void check_stop() {
+  if (stop_signal) throw std::runtime_error("interrupted by signal " + std::to_string(stop_signal));
+}
 
 [[noreturn]] void usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "claim_bench: " << problem << "\n\n";
@@ -278,6 +287,7 @@ class ClaimLoop {
 
   // Claims `limit` tasks; returns the claim's duration in microseconds.
   double claim(int limit, std::vector<taskengine::Task>& claimed) {
+    check_stop();
     auto start = Clock::now();
     claimed = store_.claim(worker_, limit);
     double elapsed = micros_since(start);
@@ -324,6 +334,7 @@ double fill(taskengine::Store& store, std::int64_t size, bool with_resources,
       specs.push_back(make_spec(with_resources
                                     ? std::optional("res-" + std::to_string(i % options.resources))
                                     : std::nullopt));
+    check_stop();
     store.dispatch(specs);
     if (i >= next_report && i < size) {
       double seconds = micros_since(start) / 1e6;
@@ -439,6 +450,7 @@ Json to_json(const Result& r, const Options& o) {
 
 int main(int argc, char** argv) {
   Options options = parse_options(argc, argv);
+  for (int signal : {SIGINT, SIGTERM}) std::signal(signal, [](int s) { stop_signal = s; });
   std::vector<Result> results;
   bool failed = false;
   print_header(options);
@@ -453,6 +465,7 @@ int main(int argc, char** argv) {
           print_row(r, options);
           results.push_back(r);
         } catch (const std::exception& e) {
+          if (stop_signal) return 128 + stop_signal;
           std::fprintf(stderr, "claim_bench: %s N=%lld failed: %s\n", store.c_str(),
                        static_cast<long long>(size), e.what());
           failed = true;
