@@ -95,6 +95,7 @@ void Slot::loop() {
       task = std::move(*pending_);
       pending_.reset();
     }
+    auto started = std::chrono::steady_clock::now();
     Completion completion;
     try {
       completion = execute(task);
@@ -139,7 +140,8 @@ void Slot::loop() {
     if (reason == KillReason::Shutdown || reason == KillReason::Lost) {
       completion.state = TaskState::Waiting;  // the supervisor requeues or drops it
     }
-    done_(std::move(completion));
+    done_(std::move(completion), std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - started));
   }
 }
 

@@ -23,7 +23,9 @@ enum class KillReason { None, Canceled, Timeout, Shutdown, Lost };
 // may kill the task's process group from outside.
 class Slot {
  public:
-  using Done = std::function<void(Completion)>;
+  // Called on the slot's thread when an attempt ended, with how long it ran;
+  // the slot is idle by then, so the callback may start() the next task.
+  using Done = std::function<void(Completion, std::chrono::microseconds ran)>;
 
   Slot(int index, std::string python, std::vector<std::string> imports,
        std::map<std::string, std::string> env, Done done);

@@ -7,11 +7,13 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "exec/process_group.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
+#include "worker/prefetch.hpp"
 #include "worker/slot.hpp"
 #include "worker/worker_metadata.hpp"
 
@@ -23,7 +25,8 @@ using worker::Slot;
 
 class Worker::Impl {
  public:
-  explicit Impl(WorkerOptions options) : options_(std::move(options)) {
+  explicit Impl(WorkerOptions options)
+      : options_(std::move(options)), prefetch_(options_.concurrency, options_.prefetch_window) {
     if (options_.concurrency < 1) throw InvalidArgument("concurrency must be at least 1");
     if (options_.heartbeat.count() <= 0) throw InvalidArgument("heartbeat must be positive");
     if (options_.heartbeat_timeout <= options_.heartbeat)
@@ -52,6 +55,9 @@ class Worker::Impl {
   void handle_cancels();
   void enforce_timeouts();
   void claim();
+  void start_queued();
+  void release_queued(bool requeue);
+  void on_done(std::size_t slot, Completion completion, std::chrono::microseconds ran);
   void shutdown();
   int busy_slots() const;
 
@@ -64,6 +70,9 @@ class Worker::Impl {
   std::condition_variable changed_;
   bool woken_ = false;
   std::deque<Completion> completions_;
+  // Claimed tasks waiting for a slot (see PrefetchPolicy); guarded by mutex_.
+  std::deque<Task> queued_;
+  worker::PrefetchPolicy prefetch_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> threads_stop_{false};
   std::atomic<bool> lost_{false};
@@ -145,10 +154,27 @@ void Worker::Impl::flush_completions() {
 }
 
 void Worker::Impl::handle_cancels() {
-  for (const auto& [task_id, fence] : store_->canceling_tasks(info_.id)) {
-    for (auto& slot : slots_)
-      if (slot->task_id() == task_id && slot->fence() == fence)
-        slot->kill(KillReason::Canceled, options_.kill_grace);
+  auto canceling = store_->canceling_tasks(info_.id);
+  if (canceling.empty()) return;
+  std::set<std::pair<TaskId, std::int64_t>> wanted(canceling.begin(), canceling.end());
+  {
+    // Tasks still waiting for a slot never started: they just end
+    // canceled. Taken out first, so no slot starts one of them meanwhile.
+    std::lock_guard lock(mutex_);
+    for (auto it = queued_.begin(); it != queued_.end();) {
+      if (wanted.count({it->id, it->fence})) {
+        completions_.push_back(
+            {it->id, it->fence, TaskState::Canceled, nullptr, nullptr, std::string("canceled")});
+        it = queued_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& slot : slots_) {
+    auto id = slot->task_id();
+    if (id && wanted.count({*id, slot->fence()}))
+      slot->kill(KillReason::Canceled, options_.kill_grace);
   }
 }
 
@@ -161,22 +187,69 @@ void Worker::Impl::enforce_timeouts() {
 }
 
 void Worker::Impl::claim() {
-  int free_slots = options_.concurrency - busy_slots();
-  if (free_slots <= 0) return;
-  auto tasks = store_->claim(info_, free_slots);
-  for (auto& task : tasks) {
-    for (auto& slot : slots_) {
-      if (!slot->busy()) {
-        slot->start(std::move(task));
-        break;
-      }
+  int wanted;
+  {
+    std::lock_guard lock(mutex_);
+    int queued = static_cast<int>(queued_.size());
+    int idle = options_.concurrency - busy_slots();
+    int target = prefetch_.target();
+    // Claim when a slot would otherwise idle, or when the local queue ran
+    // down to half its target: claims come in batches, not one by one.
+    if (idle <= queued && queued > target / 2) return;
+    wanted = idle + target - queued;
+  }
+  if (wanted <= 0) return;
+  auto tasks = store_->claim(info_, wanted);
+  if (tasks.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (auto& task : tasks) queued_.push_back(std::move(task));
+  start_queued();
+}
+
+void Worker::Impl::start_queued() {
+  // Called with mutex_ held: slots are handed tasks only under it, so a
+  // slot finishing on its own thread and the claim loop never both start it.
+  for (auto& slot : slots_) {
+    if (queued_.empty()) return;
+    if (!slot->busy()) {
+      slot->start(std::move(queued_.front()));
+      queued_.pop_front();
     }
   }
+}
+
+void Worker::Impl::on_done(std::size_t index, Completion completion,
+                           std::chrono::microseconds ran) {
+  {
+    std::lock_guard lock(mutex_);
+    prefetch_.record(ran);
+    completions_.push_back(std::move(completion));
+    // The slot takes its next task right here, without a trip through the
+    // claim loop; stopping or lost workers start nothing new.
+    if (!queued_.empty() && !stop_requested_ && !lost_ && !slots_[index]->busy()) {
+      slots_[index]->start(std::move(queued_.front()));
+      queued_.pop_front();
+    }
+  }
+  changed_.notify_all();
+}
+
+// Hands the tasks still waiting for a slot back to the store (requeue: they
+// never started, so no attempt counts) or, for a lost worker, drops them:
+// they belong to others by now.
+void Worker::Impl::release_queued(bool requeue) {
+  std::lock_guard lock(mutex_);
+  for (auto& task : queued_)
+    if (requeue)
+      completions_.push_back(
+          {task.id, task.fence, TaskState::Waiting, nullptr, nullptr, std::nullopt});
+  queued_.clear();
 }
 
 void Worker::Impl::shutdown() {
   spdlog::info("worker {} stopping: waiting up to {} ms for {} running task(s)", info_.name,
                options_.shutdown_grace.count(), busy_slots());
+  release_queued(true);
   auto deadline = Clock::now() + options_.shutdown_grace;
   while (busy_slots() > 0 && Clock::now() < deadline) {
     flush_completions();
@@ -202,13 +275,10 @@ int Worker::Impl::run() {
   std::map<std::string, std::string> env = {{"TASKENGINE_URL", options_.url},
                                             {"TASKENGINE_WORKER", info_.name}};
   for (int i = 0; i < options_.concurrency; ++i)
-    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, [this](Completion c) {
-      {
-        std::lock_guard lock(mutex_);
-        completions_.push_back(std::move(c));
-      }
-      changed_.notify_all();
-    }));
+    slots_.push_back(std::make_unique<Slot>(
+        i, python, options_.imports, env, [this, i](Completion c, std::chrono::microseconds ran) {
+          on_done(static_cast<std::size_t>(i), std::move(c), ran);
+        }));
 
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
@@ -221,6 +291,7 @@ int Worker::Impl::run() {
       flush_completions();
       if (lost_) {
         // Our attempts now belong to others: stop them and start afresh.
+        release_queued(false);
         for (auto& slot : slots_) slot->kill(KillReason::Lost, options_.kill_grace);
         while (busy_slots() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         flush_completions();

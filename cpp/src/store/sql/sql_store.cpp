@@ -1,6 +1,7 @@
 #include "store/sql/sql_store.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -316,13 +317,19 @@ TaskState SqlStore::cancel_locked(TaskId id, const std::string& reason, Micros n
   if (rows.empty()) throw NotFound("task " + std::to_string(id) + " does not exist");
   TaskState state = parse_task_state(rows[0].text(0));
   if (state == TaskState::Blocked || state == TaskState::Waiting) {
-    session_->execute(
-        "UPDATE taskengine_tasks SET state = 'canceled', eligible = FALSE, finished_at = $2, "
-        "reason = $3 WHERE id = $1",
-        {id, now, reason});
-    queue().remove(id);
-    finished.push_back(id);
-    return TaskState::Canceled;
+    // Conditional: a claimer (which takes no scheduling lock) may have
+    // started the task since it was read; then it is canceled as running.
+    if (session_->execute(
+            "UPDATE taskengine_tasks SET state = 'canceled', eligible = FALSE, finished_at = $2, "
+            "reason = $3 WHERE id = $1 AND state IN ('blocked', 'waiting')",
+            {id, now, reason}) == 0) {
+      rows = session_->query("SELECT state, worker_name FROM taskengine_tasks WHERE id = $1", {id});
+      state = parse_task_state(rows[0].text(0));
+    } else {
+      queue().remove(id);
+      finished.push_back(id);
+      return TaskState::Canceled;
+    }
   }
   if (state == TaskState::Running) {
     session_->execute(
@@ -592,9 +599,11 @@ std::unique_ptr<WakeupListener> SqlStore::listen(const WorkerInfo& worker) {
 }
 
 void SqlStore::lock_scheduling() {
-  // Transactions that change which tasks are eligible take turns, so each
-  // sees the others' decisions; claims do not take it. SQLite's
-  // BEGIN IMMEDIATE already serializes every writer.
+  // Transactions that change which tasks are eligible or end attempts
+  // (dispatch, completion, cancel, recovery, requeue) take turns, so each
+  // sees the others' decisions; claims do not take it (they only take
+  // eligible rows, with SKIP LOCKED). SQLite's BEGIN IMMEDIATE already
+  // serializes every writer.
   if (session_->dialect() == Dialect::Postgres)
     session_->execute_script("SELECT pg_advisory_xact_lock(7346252)");
 }
@@ -632,29 +641,38 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
   Transaction txn(*session_, true);
   // First read every attempt, then take the scheduling lock if any of them
   // frees resources or may unblock dependents: locks before writes.
-  std::vector<std::optional<Task>> tasks;
-  bool needs_lock = false;
-  for (const auto& c : completions) {
-    Rows rows = session_->query("SELECT " + kTaskColumns +
-                                    " FROM taskengine_tasks WHERE id = $1 AND fence = $2 AND "
-                                    "state IN ('running', 'canceling')",
-                                {c.task_id, c.fence});
-    if (rows.empty()) {
-      tasks.emplace_back();  // a newer attempt owns the task, or it ended
-      continue;
+  // One read of every attempt.
+  // Completions take the scheduling lock like cancel and recovery do, before
+  // reading: a cancel of the same task either committed first (and the task
+  // ends canceled) or waits for this one (and leaves the finished task
+  // alone). Without it a cancel could read "running", then overwrite the
+  // completed state with "canceling" that nobody would ever end.
+  lock_scheduling();
+  std::map<TaskId, Task> current;
+  {
+    std::set<TaskId> ids;
+    for (const auto& c : completions) ids.insert(c.task_id);
+    Params params(ids.begin(), ids.end());
+    std::string in;
+    for (std::size_t i = 1; i <= params.size(); ++i)
+      in += (i > 1 ? ", $" : "$") + std::to_string(i);
+    for (const auto& row :
+         session_->query("SELECT " + kTaskColumns + " FROM taskengine_tasks WHERE id IN (" + in +
+                             ") AND state IN ('running', 'canceling') "
+                             "ORDER BY id",
+                         params)) {
+      Task task = task_from_row(row);
+      current.emplace(task.id, std::move(task));
     }
-    Task task = task_from_row(rows[0]);
-    needs_lock = needs_lock || !task.exclusive_resources.empty() ||
-                 !task.shared_resources.empty() ||
-                 !session_
-                      ->query(
-                          "SELECT 1 FROM taskengine_task_dependencies WHERE depends_on = $1 "
-                          "LIMIT 1",
-                          {task.id})
-                      .empty();
-    tasks.push_back(std::move(task));
   }
-  if (needs_lock) lock_scheduling();
+  std::vector<std::optional<Task>> tasks;
+  for (const auto& c : completions) {
+    auto it = current.find(c.task_id);
+    if (it == current.end() || it->second.fence != c.fence)
+      tasks.emplace_back();  // a newer attempt owns the task, or it ended
+    else
+      tasks.emplace_back(it->second);
+  }
   std::vector<TaskId> finished;
   std::set<TaskId> seen;  // the same attempt twice in one batch: only the first counts
   for (std::size_t i = 0; i < completions.size(); ++i) {
@@ -709,7 +727,8 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
       {cutoff});
   Rows orphans = session_->query(
       "SELECT t.id, w.name FROM taskengine_tasks t JOIN taskengine_workers w "
-      "ON w.id = t.worker_id WHERE t.state IN ('running', 'canceling') AND NOT w.online",
+      "ON w.id = t.worker_id WHERE t.state IN ('running', 'canceling') AND NOT w.online "
+      "ORDER BY t.id",
       {});
   if (silenced == 0 && orphans.empty()) {
     txn.commit();
