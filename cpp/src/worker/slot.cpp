@@ -5,6 +5,7 @@
 
 #include "exec/command_executor.hpp"
 #include "exec/process_group.hpp"
+#include "worker/task_class_run.hpp"
 
 namespace taskengine::worker {
 namespace {
@@ -152,15 +153,24 @@ Completion Slot::execute(const Task& task) {
     case TaskKind::Function:
       return run_function_task(task);
     case TaskKind::TaskClass:
-      break;
+      return run_task_class_task(task);
   }
   return {task.id,
           task.fence,
           TaskState::Failed,
           nullptr,
-          error_json("UnsupportedTaskKind",
-                     "this worker cannot run task classes yet (task '" + task.name + "')"),
+          error_json("UnsupportedTaskKind", "unknown task kind of task '" + task.name + "'"),
           std::string("unsupported task kind")};
+}
+
+Completion Slot::run_task_class_task(const Task& task) {
+  auto on_started = [this](pid_t pgid) {
+    pgid_ = pgid;
+    if (kill_reason_ != KillReason::None) ::kill(-pgid, SIGKILL);
+  };
+  auto on_message = [](const Json&) {};
+  exec::PythonOutcome outcome = python_.run(task_class_request(task), on_started, on_message);
+  return task_class_completion(task, outcome);
 }
 
 Completion Slot::run_command_task(const Task& task) {

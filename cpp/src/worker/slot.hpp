@@ -49,6 +49,7 @@ class Slot {
   Completion execute(const Task& task);
   Completion run_command_task(const Task& task);
   Completion run_function_task(const Task& task);
+  Completion run_task_class_task(const Task& task);
 
   int index_;
   Done done_;

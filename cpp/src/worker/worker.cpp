@@ -13,6 +13,7 @@
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
 #include "worker/slot.hpp"
+#include "worker/task_class_run.hpp"
 #include "worker/worker_metadata.hpp"
 
 namespace taskengine {
@@ -58,6 +59,7 @@ class Worker::Impl {
   WorkerOptions options_;
   std::unique_ptr<Store> store_;
   WorkerInfo info_;
+  Json task_class_metadata_;  // analyze_worker_all_tasks, asked once at start
   std::vector<std::unique_ptr<Slot>> slots_;
 
   std::mutex mutex_;
@@ -74,7 +76,14 @@ void Worker::Impl::register_self() {
   info_.worker_type = options_.worker_type;
   info_.hostname = worker::host_name();
   info_.pid = ::getpid();
+  if (task_class_metadata_.is_null())
+    task_class_metadata_ = worker::analyze_task_classes(
+        worker::resolve_python(options_.python), options_.imports,
+        {{"TASKENGINE_URL", options_.url}, {"TASKENGINE_WORKER", options_.name}});
   info_.metadata = worker::collect_metadata(options_);
+  // The worker's own options win over what the task classes report.
+  for (const auto& [key, value] : task_class_metadata_.items())
+    if (!info_.metadata.contains(key)) info_.metadata[key] = value;
   info_.id = store_->register_worker(info_);
 }
 
@@ -131,7 +140,10 @@ void Worker::Impl::flush_completions() {
   if (batch.empty()) return;
   std::vector<Completion> finished;
   for (auto& c : batch) {
-    if (c.state == TaskState::Waiting) {
+    if (c.declined) {
+      // Its task class's can_run_on refused this worker: leave it to others.
+      if (!lost_) store_->decline(c.task_id, c.fence, info_.id, c.reason.value_or("declined"));
+    } else if (c.state == TaskState::Waiting) {
       // Interrupted by shutdown: hand the task back for another worker.
       if (!lost_) store_->requeue(c.task_id, c.fence, "worker stopped before the task finished");
     } else {
@@ -199,8 +211,10 @@ int Worker::Impl::run() {
                info_.worker_type, store_->backend(), options_.concurrency);
 
   std::string python = worker::resolve_python(options_.python);
+  // Task classes check can_run_on against the metadata the worker registered.
   std::map<std::string, std::string> env = {{"TASKENGINE_URL", options_.url},
-                                            {"TASKENGINE_WORKER", info_.name}};
+                                            {"TASKENGINE_WORKER", info_.name},
+                                            {"TASKENGINE_WORKER_METADATA", info_.metadata.dump()}};
   for (int i = 0; i < options_.concurrency; ++i)
     slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, [this](Completion c) {
       {
