@@ -11,8 +11,10 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import shutil
 import signal
 import tempfile
+import weakref
 from abc import abstractmethod
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
@@ -116,7 +118,8 @@ class BaseTask(Generic[TD, DTD]):
         self.work_request_id: int | None = None
         self.worker_metadata: dict[str, Any] = {}
         self._aborted = False
-        self._debug_log_files_directory: tempfile.TemporaryDirectory[str] | None = None
+        self._debug_log_files_directory: Path | None = None
+        self._debug_cleanup: weakref.finalize[Any, Any] | None = None
         self._process_group: int | None = None
 
     @classmethod
@@ -284,10 +287,11 @@ class BaseTask(Generic[TD, DTD]):
 
     def _debug_directory(self) -> Path:
         if self._debug_log_files_directory is None:
-            self._debug_log_files_directory = tempfile.TemporaryDirectory(
-                prefix=f"taskengine-{self.name}-debug-"
-            )
-        return Path(self._debug_log_files_directory.name)
+            path = Path(tempfile.mkdtemp(prefix=f"taskengine-{self.name}-debug-"))
+            self._debug_log_files_directory = path
+            # Removed after execute(), or when the task object goes away unexecuted.
+            self._debug_cleanup = weakref.finalize(self, shutil.rmtree, path, True)
+        return self._debug_log_files_directory
 
     def open_debug_log_file(self, filename: str, *, mode: str = "a") -> IO[Any]:
         """Open ``filename`` in this task's debug log directory (the same file on every
@@ -317,6 +321,6 @@ class BaseTask(Generic[TD, DTD]):
     def _upload_debug_log_files(self) -> None:
         for path in self.debug_log_files():
             self.upload_artifact(path, path.name)
-        if self._debug_log_files_directory is not None:
-            self._debug_log_files_directory.cleanup()
-            self._debug_log_files_directory = None
+        if self._debug_cleanup is not None:
+            self._debug_cleanup()
+        self._debug_log_files_directory = self._debug_cleanup = None
