@@ -20,9 +20,7 @@ namespace {
 
 class PyTaskClass : public TaskClass {
  public:
-  std::string name() const override {
-    PYBIND11_OVERRIDE_PURE(std::string, TaskClass, name, );
-  }
+  std::string name() const override { PYBIND11_OVERRIDE_PURE(std::string, TaskClass, name, ); }
   std::string task_type() const override {
     PYBIND11_OVERRIDE_PURE(std::string, TaskClass, task_type, );
   }
@@ -60,8 +58,8 @@ class PyTaskClass : public TaskClass {
     try {
       return Json::parse(text);
     } catch (const Json::parse_error& e) {
-      throw InvalidArgument(std::string("TaskClass.") + method + " returned invalid JSON: " +
-                            e.what());
+      throw InvalidArgument(std::string("TaskClass.") + method +
+                            " returned invalid JSON: " + e.what());
     }
   }
 };
@@ -119,8 +117,7 @@ void register_task_class(py::module_& m) {
         py::gil_scoped_release release;
         return create_work_request(engine.store(), task_class, data, std::move(options));
       },
-      py::arg("engine"), py::arg("task_class"), py::arg("task_data_json"),
-      py::arg("options_json"));
+      py::arg("engine"), py::arg("task_class"), py::arg("task_data_json"), py::arg("options_json"));
 }
 
 }  // namespace taskengine::bindings

@@ -19,7 +19,7 @@ from taskengine.errors import TaskConfigError
 from taskengine.task import Task, TaskGroup
 from taskengine.tasks import _registry
 from taskengine.tasks._base import BaseTask, TaskDatabase
-from taskengine.tasks._models import TaskTypes
+from taskengine.tasks._models import EventAction, TaskTypes
 from taskengine.tasks._reactions import apply_reactions, collect_reactions, parse_reactions
 
 try:
@@ -94,7 +94,7 @@ def _seconds(delays: list[Any]) -> list[float]:
 class TaskClassesMixin:
     """The task-class methods of :class:`taskengine.Engine`."""
 
-    _core: Any
+    _core: _core.Engine
 
     def create_work_request(
         self,
@@ -162,7 +162,9 @@ class TaskClassesMixin:
 
     def _notify_creation(self, created: Task, task: BaseTask[Any, Any]) -> None:
         actions = parse_reactions(created.payload.get("event_reactions"), "on_creation")
-        notifications = [action for action in actions if action.action == "send_notification"]
+        notifications: list[EventAction] = [
+            action for action in actions if action.action == "send_notification"
+        ]
         if not notifications:
             return
         try:

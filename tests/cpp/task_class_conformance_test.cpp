@@ -22,9 +22,7 @@ class GreetClass final : public TaskClass {
       throw InvalidArgument("greet: field 'who' is required");
     return {{"who", data["who"]}};
   }
-  Json build_dynamic_data(const Json& data) const override {
-    return {{"subject", data["who"]}};
-  }
+  Json build_dynamic_data(const Json& data) const override { return {{"subject", data["who"]}}; }
   bool can_run_on(const Json&, const Json& metadata) const override {
     ++can_run_on_calls;
     return metadata.value("greet:ok", false);
@@ -106,7 +104,7 @@ TEST_P(TaskClassConformance, DeclineHandsBackWithoutCountingAndIsRemembered) {
   Task task = store_->get_task(id).value();
   EXPECT_EQ(task.state, TaskState::Waiting);
   EXPECT_EQ(task.attempt, 0);
-  EXPECT_TRUE(store_->claim(late, 5).empty());  // no spinning on it
+  EXPECT_TRUE(store_->claim(late, 5).empty());                            // no spinning on it
   EXPECT_FALSE(store_->decline(id, claimed[0].fence, late.id, "again"));  // stale
   WorkerInfo other = register_worker("other", true);
   EXPECT_EQ(store_->claim(other, 5).size(), 1u);

@@ -13,7 +13,6 @@ from typing import Any
 
 import class_tasks
 import pytest
-
 import taskengine
 from taskengine.tasks import _registry
 from taskengine.tasks._runner import run_work_request
@@ -114,9 +113,9 @@ def test_server_task_is_not_a_worker_task() -> None:
 
 
 def test_a_name_taken_by_another_class_is_refused() -> None:
-    with pytest.raises(taskengine.TaskConfigError, match="already used by class_tasks.ClassEcho"):
+    with pytest.raises(taskengine.TaskConfigError, match=r"already used by class_tasks\.ClassEcho"):
 
-        class ClassEcho(taskengine.DefaultDynamicData[taskengine.BaseTaskData]):  # noqa: F811
+        class ClassEcho(taskengine.DefaultDynamicData[taskengine.BaseTaskData]):
             TASK_VERSION = 1
 
             def _execute(self) -> bool:
@@ -188,9 +187,9 @@ class _Kept(class_tasks.ClassEcho, abstract=True):
     kept: dict[str, str]
 
     def task_succeeded(self, returncode: int | None, execute_directory: Path) -> bool:
-        type(self).kept = {
-            path.name: path.read_text() for path in [*self.debug_log_files()]
-        } | {"greeting.txt": (execute_directory / "greeting.txt").read_text()}
+        type(self).kept = {path.name: path.read_text() for path in [*self.debug_log_files()]} | {
+            "greeting.txt": (execute_directory / "greeting.txt").read_text()
+        }
         return super().task_succeeded(returncode, execute_directory)
 
 

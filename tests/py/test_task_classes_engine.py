@@ -12,9 +12,8 @@ from typing import Any
 
 import class_tasks
 import pytest
-from conftest import WorkerProcess, worker_env
-
 import taskengine
+from conftest import WorkerProcess, worker_env
 from taskengine import _core
 from taskengine.engine import Engine
 
@@ -154,7 +153,7 @@ def test_an_interface_method_left_abstract_is_an_error(engine: Engine) -> None:
         def __init__(self) -> None:
             _core.TaskClass.__init__(self)
 
-    with pytest.raises(RuntimeError, match="pure virtual|not overridden"):
+    with pytest.raises(RuntimeError, match=r"pure virtual|not overridden"):
         _core.create_work_request(engine._core, Incomplete(), "{}", '{"kind": "task"}')
     assert _count(engine) == 0
 
@@ -162,7 +161,7 @@ def test_an_interface_method_left_abstract_is_an_error(engine: Engine) -> None:
 def test_analyze_worker_metadata_is_registered(
     engine: Engine, worker: Callable[..., WorkerProcess]
 ) -> None:
-    handle = worker(imports=WORKER_IMPORTS + ("class_tasks_feature",))
+    handle = worker(imports=(*WORKER_IMPORTS, "class_tasks_feature"))
     record = handle.wait_registered(engine)
     assert record.metadata["classecho:version"] == 2
     assert record.metadata["classstages:version"] == 1
@@ -239,7 +238,7 @@ def test_can_run_on_keeps_a_task_waiting_until_a_capable_worker_comes(
     time.sleep(1.5)
     assert second.refresh().state == "waiting" and second.attempt == 0
     assert "refused by needsfeature.can_run_on" in (second.reason or "")
-    capable = worker(imports=WORKER_IMPORTS + ("class_tasks_feature",))
+    capable = worker(imports=(*WORKER_IMPORTS, "class_tasks_feature"))
     task.wait(timeout=60)
     second.wait(timeout=60)
     assert task.state == "completed" and task.worker == capable.name
@@ -273,9 +272,8 @@ def test_cancel_kills_the_commands_grandchildren(
 def test_classes_from_entry_points_run_without_import(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_task_classes import write_plugin
-
     from taskengine._binaries import find_worker_binary
+    from test_task_classes import write_plugin
 
     plugin_dir = tmp_path / "plugin"
     plugin_dir.mkdir()

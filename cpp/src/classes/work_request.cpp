@@ -62,9 +62,8 @@ TaskId create_work_request(Store& store, const TaskClass& task_class, const Json
   Micros now = now_micros();
   for (const auto& action : reactions["on_creation"])
     if (action["action"] == "record_in_task_history")
-      spec.history.push_back({{"event", "on_creation"},
-                              {"data", action.value("data", Json::object())},
-                              {"at", now}});
+      spec.history.push_back(
+          {{"event", "on_creation"}, {"data", action.value("data", Json::object())}, {"at", now}});
   if (auto retry = retry_from(reactions["on_failure"])) {
     if (spec.retry.max_attempts > 1)
       throw InvalidArgument("task class " + spec.name +

@@ -264,12 +264,17 @@ const std::vector<Migration>& postgres_migrations() {
 }
 
 const std::vector<std::string>& owned_tables() {
-  static const std::vector<std::string> tables = {
-      "taskengine_task_declines",  "taskengine_artifacts",      "taskengine_log_records",
-      "taskengine_progress",       "taskengine_task_dependencies",
-      "taskengine_task_resources", "taskengine_tasks",
-      "taskengine_jobs",           "taskengine_workers",
-      "taskengine_task_groups",    "taskengine_schema"};
+  static const std::vector<std::string> tables = {"taskengine_task_declines",
+                                                  "taskengine_artifacts",
+                                                  "taskengine_log_records",
+                                                  "taskengine_progress",
+                                                  "taskengine_task_dependencies",
+                                                  "taskengine_task_resources",
+                                                  "taskengine_tasks",
+                                                  "taskengine_jobs",
+                                                  "taskengine_workers",
+                                                  "taskengine_task_groups",
+                                                  "taskengine_schema"};
   return tables;
 }
 

@@ -60,7 +60,8 @@ Json analyze_task_classes(const std::string& python, const std::vector<std::stri
                           const std::map<std::string, std::string>& env) {
   exec::PythonExecutor executor(python, imports, env);
   Json request = {{"id", 1}, {"function", kAnalyze}};
-  exec::PythonOutcome outcome = executor.run(request, [](pid_t) {}, [](const Json&) {});
+  exec::PythonOutcome outcome = executor.run(
+      request, [](pid_t) {}, [](const Json&) {});
   executor.stop();
   if (outcome.ok && outcome.result.is_object()) return outcome.result;
   spdlog::warn("task classes not analyzed ({}: {}); registering without their metadata",

@@ -8,6 +8,7 @@ reported on each worker). On a worker it runs (:meth:`BaseTask.execute`).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -109,11 +110,11 @@ class BaseTask(Generic[TD, DTD]):
     ) -> None:
         """Validate ``task_data`` (TaskConfigError naming the field) and the dynamic data."""
         self.logger = logging.getLogger(f"taskengine.tasks.{self.name}")
-        self.data = self._validate(self.task_data_type, task_data, "task data")  # type: ignore[assignment]
+        self.data = self._validate(self.task_data_type, task_data, "task data")
         self.dynamic_data = (
             None
             if dynamic_task_data is None
-            else self._validate(self.dynamic_task_data_type, dynamic_task_data, "dynamic data")  # type: ignore[assignment]
+            else self._validate(self.dynamic_task_data_type, dynamic_task_data, "dynamic data")
         )
         self.work_request_id: int | None = None
         self.worker_metadata: dict[str, Any] = {}
@@ -250,10 +251,8 @@ class BaseTask(Generic[TD, DTD]):
         self._aborted = True
         pgid = self._process_group
         if pgid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     @property
     def aborted(self) -> bool:
@@ -300,7 +299,7 @@ class BaseTask(Generic[TD, DTD]):
             raise ValueError(f"a debug log file name must be a plain file name, not {filename!r}")
         if "w" not in mode and "a" not in mode and "x" not in mode:
             raise ValueError(f"debug log files are opened for writing, not with mode {mode!r}")
-        return open(self._debug_directory() / filename, mode)  # noqa: SIM115
+        return open(self._debug_directory() / filename, mode)
 
     def append_to_log_file(self, filename: str, lines: list[str]) -> None:
         """Append ``lines`` (one per line) to the debug log file ``filename``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -155,8 +156,6 @@ class RunCommandTask(BaseExternalTask[TD, DTD], abstract=True):
                 break
             process.poll()  # reap the leader, so only the rest of its group keeps it alive
             time.sleep(_POLL)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait()

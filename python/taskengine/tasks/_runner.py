@@ -25,7 +25,7 @@ from taskengine._traceback import error_info, serialize_exception
 from taskengine.errors import TaskConfigError
 from taskengine.tasks import _registry
 from taskengine.tasks._base import BaseTask
-from taskengine.tasks._models import TaskTypes
+from taskengine.tasks._models import EventName, TaskTypes
 from taskengine.tasks._reactions import apply_reactions, parse_reactions
 
 __all__ = ["METADATA_ENV", "analyze_worker", "run_work_request"]
@@ -102,7 +102,7 @@ def run_work_request(task_id: int, attempt: int, payload: dict[str, Any]) -> dic
     except Exception as exc:
         success = False
         error = serialize_exception(exc, skip=1)
-    event = "on_success" if success else "on_failure"
+    event: EventName = "on_success" if success else "on_failure"
     history += apply_reactions(
         parse_reactions(reactions, event), event, task_id=task_id, task_name=name, label=label
     )
@@ -114,7 +114,10 @@ def run_work_request(task_id: int, attempt: int, payload: dict[str, Any]) -> dic
     else:
         reason = f"raised {error['type']}: {error['message']}"
     return _outcome(
-        "failed", result={"success": False, "label": label}, error=error, reason=reason,
+        "failed",
+        result={"success": False, "label": label},
+        error=error,
+        reason=reason,
         history=history,
     )
 

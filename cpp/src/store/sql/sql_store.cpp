@@ -284,10 +284,9 @@ void SqlStore::explain_waiting(std::vector<Task>& tasks) {
         declined.insert(row.integer(0));
     std::string why = "no online worker";
     for (const auto& worker : *workers) {
-      std::string mismatch = declined.count(worker.id)
-                                 ? "was refused by " + task.name + ".can_run_on on worker " +
-                                       worker.name
-                                 : scheduler::mismatch(task, worker);
+      std::string mismatch = declined.count(worker.id) ? "was refused by " + task.name +
+                                                             ".can_run_on on worker " + worker.name
+                                                       : scheduler::mismatch(task, worker);
       if (mismatch.empty()) {
         why.clear();
         break;
@@ -785,8 +784,7 @@ bool SqlStore::requeue(TaskId id, std::int64_t fence, const std::string& reason)
   return changed == 1;
 }
 
-bool SqlStore::decline(TaskId id, std::int64_t fence, WorkerId worker,
-                       const std::string& reason) {
+bool SqlStore::decline(TaskId id, std::int64_t fence, WorkerId worker, const std::string& reason) {
   Transaction txn(*session_, true);
   lock_scheduling();
   // As requeue: the attempt did not run, so it does not count.
