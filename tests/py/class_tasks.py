@@ -53,6 +53,7 @@ class ClassEcho(taskengine.RunCommandTask[EchoData, EchoDynamic]):
     def get_event_reactions(self, event_name: Any) -> list[Any]:
         reactions: dict[str, list[Any]] = {
             "on_creation": [ActionRecordInTaskHistory(data={"created": self.data.who})],
+            "on_unblock": [ActionRecordInTaskHistory(data={"unblocked": True})],
             "on_success": [ActionRecordInTaskHistory(data={"ok": True})],
             "on_failure": [ActionRecordInTaskHistory(data={"ok": False})],
         }

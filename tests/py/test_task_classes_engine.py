@@ -191,6 +191,48 @@ def test_a_class_task_runs_on_a_worker(
     assert events == [["on_creation", ok.id, "echo ann"], ["on_success", ok.id, "echo ann"]]
 
 
+def test_on_unblock_is_recorded_when_a_dependent_task_starts(
+    engine: Engine, worker: Callable[..., WorkerProcess]
+) -> None:
+    worker(imports=WORKER_IMPORTS).wait_registered(engine)
+    first = engine.dispatch(taskengine.Command(["sleep", "0.3"]))
+    task = engine.create_work_request("classecho", {"who": "ann"}, depends_on=[first])
+    assert task.state == "blocked"
+    task.wait(timeout=60)
+    assert task.state == "completed", task.error
+    assert [e["event"] for e in task.history] == ["on_creation", "on_unblock", "on_success"]
+    alone = engine.create_work_request("classecho", {"who": "bob"}).wait(timeout=60)
+    assert [e["event"] for e in alone.history] == ["on_creation", "on_success"]
+
+
+def test_the_gil_is_released_while_the_core_waits_for_the_store(
+    engine: Engine, store_url: str
+) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("holds the SQLite write lock from another connection")
+    import sqlite3
+    import threading
+
+    path = store_url.removeprefix("sqlite:///")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # create_work_request must now wait for the lock
+    created: list[int] = []
+    thread = threading.Thread(
+        target=lambda: created.append(engine.create_work_request("classecho", {"who": "x"}).id)
+    )
+    thread.start()
+    spins = 0
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:  # this thread runs Python while the core waits
+        spins += 1
+    assert thread.is_alive() and not created
+    blocker.execute("COMMIT")
+    blocker.close()
+    thread.join(30)
+    assert len(created) == 1
+    assert spins > 10_000
+
+
 def test_retry_with_delays_retries_on_a_worker(
     engine: Engine, worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
