@@ -155,6 +155,9 @@ class TaskClassesMixin:
         hooks = _ClassHooks(cls, task, engine)
         data_json = _dumps(task.data.model_dump(mode="json"))
         spec = {"kind": "task", "name": cls.name, **options}
+        architecture = task.host_architecture()
+        if architecture is not None:  # matched against the worker's system:architectures
+            spec["requirements"] = {**spec["requirements"], "architecture": architecture}
         task_id = _core.create_work_request(self._core, hooks, data_json, _dumps(spec))
         created = Task(engine, task_id)
         self._notify_creation(created, task)

@@ -162,7 +162,9 @@ class ClassSleep(taskengine.RunCommandTask[SleepData, taskengine.BaseDynamicTask
 
 
 class FeatureData(taskengine.BaseTaskData):
-    """Nothing to configure."""
+    """Optionally, the architecture the task needs."""
+
+    host_architecture: str | None = None
 
 
 class NeedsFeature(taskengine.RunCommandTask[FeatureData, taskengine.BaseDynamicTaskData]):

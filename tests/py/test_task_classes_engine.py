@@ -62,6 +62,13 @@ def test_create_work_request_stores_data_dynamic_data_and_requirements(engine: E
     assert task.reason == "no online worker"
 
 
+def test_host_architecture_becomes_a_requirement(engine: Engine) -> None:
+    task = engine.create_work_request("needsfeature", {"host_architecture": "arm64"})
+    assert task.as_dict()["requirements"]["architecture"] == "arm64"
+    plain = engine.create_work_request("needsfeature", {})
+    assert plain.as_dict()["requirements"]["architecture"] is None
+
+
 def test_retry_with_delays_becomes_the_retry_policy(engine: Engine, tmp_path: Path) -> None:
     task = engine.create_work_request("classretry", {"marker": str(tmp_path / "m")})
     assert task.as_dict()["retry"]["delays"] == [0.2]
