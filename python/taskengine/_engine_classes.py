@@ -25,7 +25,11 @@ from taskengine.tasks._reactions import apply_reactions, collect_reactions, pars
 try:
     from taskengine import _core
 except ImportError as _exc:  # pragma: no cover - depends on the build
-    raise ImportError(f"taskengine's native module is not available ({_exc})") from _exc
+    raise ImportError(
+        "taskengine's native module taskengine._core is not available "
+        f"({_exc}); build and install the package first, e.g. `pip install "
+        "--no-build-isolation -ve .` in the source tree (see docs/development.md)"
+    ) from _exc
 
 if TYPE_CHECKING:
     from taskengine.engine import Engine
