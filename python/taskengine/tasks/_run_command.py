@@ -7,7 +7,6 @@ import os
 import shlex
 import signal
 import subprocess
-import time
 from abc import abstractmethod
 from pathlib import Path
 from typing import IO, Any
@@ -19,7 +18,6 @@ from taskengine.tasks._external import BaseExternalTask
 __all__ = ["RunCommandTask"]
 
 _POLL = 0.05
-_TERM_GRACE = 2.0
 
 
 class RunCommandTask(BaseExternalTask[TD, DTD], abstract=True):
@@ -133,7 +131,7 @@ class RunCommandTask(BaseExternalTask[TD, DTD], abstract=True):
                         self._kill_group(process)
                         return None
             # The command ended; whatever it left running in its group goes with it.
-            self._kill_group(process, grace=0.0)
+            self._kill_group(process)
             return None if self.aborted else returncode
         except TaskCanceled:
             self.abort()
@@ -142,20 +140,8 @@ class RunCommandTask(BaseExternalTask[TD, DTD], abstract=True):
         finally:
             self._process_group = None
 
-    def _kill_group(self, process: subprocess.Popen[bytes], grace: float = _TERM_GRACE) -> None:
-        pgid = process.pid
-        try:
-            os.killpg(pgid, signal.SIGTERM if grace else signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                break
-            process.poll()  # reap the leader, so only the rest of its group keeps it alive
-            time.sleep(_POLL)
+    def _kill_group(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the command's whole group (grandchildren too) and reap the command."""
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
