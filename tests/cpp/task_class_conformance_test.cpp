@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "support/test_stores.hpp"
+#include "taskengine/engine.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
 #include "taskengine/task_class.hpp"
@@ -70,6 +71,17 @@ TEST_P(TaskClassConformance, CreateWorkRequestStoresWhatTheClassSays) {
   ASSERT_EQ(task.history.size(), 1u);
   EXPECT_EQ(task.history[0]["event"], "on_creation");
   EXPECT_EQ(task.history[0]["data"], Json({{"n", 1}}));
+}
+
+TEST_P(TaskClassConformance, TheEngineCreatesWorkRequestsToo) {
+  Engine engine(test_store_->url());
+  GreetClass greet;
+  TaskSpec options;
+  options.priority = 4;
+  TaskId id = engine.create_work_request(greet, {{"who", "engine"}}, options);
+  Task task = engine.get_task(id);
+  EXPECT_EQ(task.priority, 4);
+  EXPECT_EQ(task.payload["task_name"], "greet");
 }
 
 TEST_P(TaskClassConformance, InvalidDataStoresNothing) {

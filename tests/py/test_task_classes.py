@@ -312,3 +312,31 @@ def test_signals_are_untouched() -> None:
     assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.default_int_handler)
     assert os.environ.get("CLASS_TASKS_IMPORTED") == "1"
     assert "class_tasks" in sys.modules
+
+
+def test_invalid_event_reactions_are_config_errors() -> None:
+    from taskengine.tasks import ActionRetryWithDelays
+    from taskengine.tasks._reactions import collect_reactions
+
+    class BadReactions(taskengine.DefaultDynamicData[taskengine.BaseTaskData], abstract=True):
+        TASK_VERSION = 1
+        event = "on_success"
+        action: Any = None
+
+        def _execute(self) -> bool:
+            return True
+
+        def get_label(self) -> str:
+            return "bad"
+
+        def get_event_reactions(self, event_name: Any) -> list[Any]:
+            return [self.action] if event_name == self.event else []
+
+    BadReactions.action = ActionRetryWithDelays(delays=[1])
+    with pytest.raises(taskengine.TaskConfigError, match="only applies to on_failure"):
+        collect_reactions(BadReactions({}))
+    BadReactions.action = {"action": "send_notification"}
+    with pytest.raises(taskengine.TaskConfigError, match=r"on_success reactions: field .*channel"):
+        collect_reactions(BadReactions({}))
+    with pytest.raises(ValueError, match="a delay must look like"):
+        ActionRetryWithDelays(delays=["soon"])

@@ -32,11 +32,12 @@ from taskengine.tasks._models import (
     EventName,
     TaskTypes,
 )
+from taskengine.tasks._validation import validation_message
 
 if TYPE_CHECKING:
     from taskengine.engine import Engine
 
-__all__ = ["DTD", "TD", "BaseTask", "TaskDatabase", "validation_message"]
+__all__ = ["DTD", "TD", "BaseTask", "TaskDatabase"]
 
 TD = TypeVar("TD", bound=BaseTaskData)
 DTD = TypeVar("DTD", bound=BaseDynamicTaskData)
@@ -48,15 +49,6 @@ class TaskDatabase:
     def __init__(self, engine: Engine | None) -> None:
         """Wrap ``engine`` (None when building outside any store, e.g. in tests)."""
         self.engine = engine
-
-
-def validation_message(error: pydantic.ValidationError) -> str:
-    """One line per problem, each naming its field: ``field 'a.b': Field required``."""
-    parts = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item.get("loc", ())) or "(the data)"
-        parts.append(f"field {field!r}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def _model_type(cls: type, index: int) -> type | None:

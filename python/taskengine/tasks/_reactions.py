@@ -16,11 +16,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from taskengine._traceback import safe_repr
+from taskengine.errors import TaskConfigError
 from taskengine.tasks._models import EVENT_NAMES, EventAction, EventName
 from taskengine.tasks._notifications import Notification, get_hook
+from taskengine.tasks._validation import validation_message
 
 __all__ = ["apply_reactions", "collect_reactions", "parse_reactions"]
 
@@ -31,7 +33,14 @@ def collect_reactions(task: Any) -> dict[str, list[dict[str, Any]]]:
     """Every event's reactions of ``task`` as JSON, checked."""
     out: dict[str, list[dict[str, Any]]] = {}
     for event in EVENT_NAMES:
-        actions = _actions.validate_python(task.get_event_reactions(event))
+        try:
+            actions = _actions.validate_python(task.get_event_reactions(event))
+        except ValidationError as exc:
+            raise TaskConfigError(
+                f"{task.name}: invalid {event} reactions: {validation_message(exc)}", exc
+            ) from None
+        if event != "on_failure" and any(a.action == "retry_with_delays" for a in actions):
+            raise TaskConfigError(f"{task.name}: retry_with_delays only applies to on_failure")
         out[event] = [action.model_dump(mode="json") for action in actions]
     return out
 
