@@ -35,6 +35,7 @@ from taskengine.errors import (
     StoreError,
     StoreUnavailable,
     TaskCanceled,
+    TaskConfigError,
     TaskEngineError,
 )
 
@@ -44,28 +45,51 @@ if TYPE_CHECKING:
     from taskengine.command import Command
     from taskengine.engine import DEFAULT_URL, Engine, connect
     from taskengine.task import Task, TaskGroup, WorkerRecord
+    from taskengine.tasks import (
+        BaseDynamicTaskData,
+        BaseExternalTask,
+        BaseTask,
+        BaseTaskData,
+        DefaultDynamicData,
+        Notification,
+        RunCommandTask,
+        TaskDatabase,
+        TaskTypes,
+        register_notification_hook,
+    )
 
 __all__ = [
     "DEFAULT_URL",
     "Backoff",
+    "BaseDynamicTaskData",
+    "BaseExternalTask",
+    "BaseTask",
+    "BaseTaskData",
     "Command",
+    "DefaultDynamicData",
     "Engine",
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
     "NotFound",
     "NotSerializable",
+    "Notification",
+    "RunCommandTask",
     "SchemaError",
     "StaleAttempt",
     "StoreError",
     "StoreUnavailable",
     "Task",
     "TaskCanceled",
+    "TaskConfigError",
+    "TaskDatabase",
     "TaskEngineError",
     "TaskGroup",
+    "TaskTypes",
     "WorkerRecord",
     "__version__",
     "connect",
+    "register_notification_hook",
     "retval",
 ]
 
@@ -83,6 +107,21 @@ _LAZY = {
     "WorkerRecord": "taskengine.task",
     "connect": "taskengine.engine",
     "retval": "taskengine._retval",
+    **{
+        name: "taskengine.tasks"
+        for name in (
+            "BaseDynamicTaskData",
+            "BaseExternalTask",
+            "BaseTask",
+            "BaseTaskData",
+            "DefaultDynamicData",
+            "Notification",
+            "RunCommandTask",
+            "TaskDatabase",
+            "TaskTypes",
+            "register_notification_hook",
+        )
+    },
 }
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "TaskCanceled",
+    "TaskConfigError",
     "TaskEngineError",
 ]
 
@@ -61,6 +62,32 @@ class FunctionNotFound(InvalidArgument):
 
 class NotSerializable(InvalidArgument, TypeError):
     """A task argument or result that cannot be stored as JSON."""
+
+
+class TaskConfigError(InvalidArgument):
+    """Invalid task data for a task class, or an unknown task class (debusine's name).
+
+    The message names the class and the field at fault. ``original_exception`` is the error
+    that triggered it (a pydantic ``ValidationError``, say), when there is one.
+    """
+
+    def __init__(self, message: str | None, original_exception: Exception | None = None) -> None:
+        """Keep the message and the exception that caused it."""
+        super().__init__(message)
+        self.message = message
+        self.original_exception = original_exception
+
+    def add_parent_message(self, msg: str) -> None:
+        """Prepend the message of the containing scope: ``"<msg>: <message>"``."""
+        self.message = f"{msg}: {self.message}" if self.message else msg
+        self.args = (self.message,)
+
+    def __str__(self) -> str:
+        """The message, with the original exception's when there is one."""
+        text = self.message or ""
+        if self.original_exception is not None and not text:
+            return str(self.original_exception)
+        return text
 
 
 class TaskCanceled(BaseException):

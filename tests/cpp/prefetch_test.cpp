@@ -41,3 +41,17 @@ TEST(PrefetchPolicy, FollowsAChangeOfWorkWithinAFewTasks) {
 
 }  // namespace
 }  // namespace taskengine::worker
+
+namespace taskengine::worker {
+namespace {
+
+TEST(PrefetchPolicy, ASlotBusyForLongerThanTheWindowStopsHolding) {
+  PrefetchPolicy policy(2, std::chrono::milliseconds(20));
+  for (int i = 0; i < 10; ++i) policy.record(std::chrono::microseconds(100));
+  EXPECT_EQ(policy.target(std::chrono::microseconds(50)), 256);
+  EXPECT_EQ(policy.target(std::chrono::microseconds(10'000)), 4);
+  EXPECT_EQ(policy.target(std::chrono::microseconds(50'000)), 0);
+}
+
+}  // namespace
+}  // namespace taskengine::worker

@@ -56,6 +56,7 @@ def test_errors_module_names_match_the_core_contract() -> None:
         "StaleAttempt": (errors.TaskEngineError,),
         "FunctionNotFound": (errors.InvalidArgument,),
         "NotSerializable": (errors.InvalidArgument, TypeError),
+        "TaskConfigError": (errors.InvalidArgument,),
         # Raised inside tasks, never by the core: a BaseException, like CancelledError.
         "TaskCanceled": (BaseException,),
     }

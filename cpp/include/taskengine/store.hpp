@@ -99,6 +99,11 @@ class Store {
   // (graceful shutdown).
   virtual bool requeue(TaskId id, std::int64_t fence, const std::string& reason) = 0;
 
+  // Hands a running attempt back because the task class's can_run_on refused
+  // `worker`: like requeue, and `worker` never claims the task again.
+  virtual bool decline(TaskId id, std::int64_t fence, WorkerId worker,
+                       const std::string& reason) = 0;
+
   // Opens a listener for one worker. It wakes when a task of the worker's
   // type may have become startable (dispatched, unblocked, freed resources,
   // retried) or when a task the worker runs is asked to cancel; wake-ups for

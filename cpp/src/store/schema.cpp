@@ -240,9 +240,27 @@ std::vector<std::string> version_two(const Dialect& d) {
   };
 }
 
+// Task classes: which workers refused a task in can_run_on, so that they
+// never claim it again (the claim skips these pairs) and a waiting task can
+// say why nobody runs it.
+std::vector<std::string> version_three(const Dialect& d) {
+  return {
+      "CREATE TABLE taskengine_task_declines ("
+      " task_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " worker_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_workers(id) ON DELETE CASCADE,"
+          " reason TEXT NOT NULL DEFAULT '',"
+          " PRIMARY KEY (task_id, worker_id))",
+  };
+}
+
 std::vector<Migration> build(const Dialect& d) {
   return {{1, "the whole task model", version_one(d)},
-          {2, "resource queue places as (queue_rank, task_id)", version_two(d)}};
+          {2, "resource queue places as (queue_rank, task_id)", version_two(d)},
+          {3, "task classes: workers that declined a task", version_three(d)}};
 }
 
 }  // namespace
@@ -261,12 +279,17 @@ const std::vector<Migration>& postgres_migrations() {
 }
 
 const std::vector<std::string>& owned_tables() {
-  static const std::vector<std::string> tables = {
-      "taskengine_artifacts",      "taskengine_log_records",
-      "taskengine_progress",       "taskengine_task_dependencies",
-      "taskengine_task_resources", "taskengine_tasks",
-      "taskengine_jobs",           "taskengine_workers",
-      "taskengine_task_groups",    "taskengine_schema"};
+  static const std::vector<std::string> tables = {"taskengine_task_declines",
+                                                  "taskengine_artifacts",
+                                                  "taskengine_log_records",
+                                                  "taskengine_progress",
+                                                  "taskengine_task_dependencies",
+                                                  "taskengine_task_resources",
+                                                  "taskengine_tasks",
+                                                  "taskengine_jobs",
+                                                  "taskengine_workers",
+                                                  "taskengine_task_groups",
+                                                  "taskengine_schema"};
   return tables;
 }
 

@@ -19,8 +19,9 @@ class PrefetchPolicy {
 
   // One task ran for `ran`.
   void record(std::chrono::microseconds ran);
-  // Tasks to hold in the local queue.
-  int target() const;
+  // Tasks to hold in the local queue, given how long the longest running
+  // task has run so far.
+  int target(std::chrono::microseconds longest_running = std::chrono::microseconds(0)) const;
 
  private:
   int concurrency_;

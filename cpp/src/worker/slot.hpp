@@ -45,12 +45,15 @@ class Slot {
   std::optional<TaskId> task_id() const;
   std::int64_t fence() const { return fence_.load(); }
   std::optional<std::chrono::steady_clock::time_point> deadline() const;
+  // When the running task was handed to the slot; nullopt when idle.
+  std::optional<std::chrono::steady_clock::time_point> started() const;
 
  private:
   void loop();
   Completion execute(const Task& task);
   Completion run_command_task(const Task& task);
   Completion run_function_task(const Task& task);
+  Completion run_task_class_task(const Task& task);
 
   int index_;
   Done done_;
@@ -66,6 +69,7 @@ class Slot {
   std::optional<Task> pending_;
   std::optional<Task> current_;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::optional<std::chrono::steady_clock::time_point> started_;
   bool stopping_ = false;
   std::thread killer_;
   std::thread thread_;

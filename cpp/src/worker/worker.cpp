@@ -15,6 +15,7 @@
 #include "taskengine/store.hpp"
 #include "worker/prefetch.hpp"
 #include "worker/slot.hpp"
+#include "worker/task_class_run.hpp"
 #include "worker/worker_metadata.hpp"
 
 namespace taskengine {
@@ -57,6 +58,8 @@ class Worker::Impl {
   void claim();
   void start_queued();
   void release_queued(bool requeue);
+  int prefetch_target() const;
+  void release_excess();
   void on_done(std::size_t slot, Completion completion, std::chrono::microseconds ran);
   void shutdown();
   int busy_slots() const;
@@ -64,6 +67,7 @@ class Worker::Impl {
   WorkerOptions options_;
   std::unique_ptr<Store> store_;
   WorkerInfo info_;
+  Json task_class_metadata_;  // analyze_worker_all_tasks, asked once at start
   std::vector<std::unique_ptr<Slot>> slots_;
 
   std::mutex mutex_;
@@ -83,7 +87,14 @@ void Worker::Impl::register_self() {
   info_.worker_type = options_.worker_type;
   info_.hostname = worker::host_name();
   info_.pid = ::getpid();
+  if (task_class_metadata_.is_null())
+    task_class_metadata_ = worker::analyze_task_classes(
+        worker::resolve_python(options_.python), options_.imports,
+        {{"TASKENGINE_URL", options_.url}, {"TASKENGINE_WORKER", options_.name}});
   info_.metadata = worker::collect_metadata(options_);
+  // The worker's own options win over what the task classes report.
+  for (const auto& [key, value] : task_class_metadata_.items())
+    if (!info_.metadata.contains(key)) info_.metadata[key] = value;
   info_.id = store_->register_worker(info_);
 }
 
@@ -140,9 +151,14 @@ void Worker::Impl::flush_completions() {
   if (batch.empty()) return;
   std::vector<Completion> finished;
   for (auto& c : batch) {
-    if (c.state == TaskState::Waiting) {
+    if (c.declined) {
+      // Its task class's can_run_on refused this worker: leave it to others.
+      if (!lost_) store_->decline(c.task_id, c.fence, info_.id, c.reason.value_or("declined"));
+    } else if (c.state == TaskState::Waiting) {
       // Interrupted by shutdown: hand the task back for another worker.
-      if (!lost_) store_->requeue(c.task_id, c.fence, "worker stopped before the task finished");
+      if (!lost_)
+        store_->requeue(c.task_id, c.fence,
+                        c.reason.value_or("worker stopped before the task finished"));
     } else {
       finished.push_back(std::move(c));
     }
@@ -192,7 +208,7 @@ void Worker::Impl::claim() {
     std::lock_guard lock(mutex_);
     int queued = static_cast<int>(queued_.size());
     int idle = options_.concurrency - busy_slots();
-    int target = prefetch_.target();
+    int target = prefetch_target();
     // Claim when a slot would otherwise idle, or when the local queue ran
     // down to half its target: claims come in batches, not one by one.
     if (idle <= queued && queued > target / 2) return;
@@ -234,6 +250,31 @@ void Worker::Impl::on_done(std::size_t index, Completion completion,
   changed_.notify_all();
 }
 
+// The prefetch target given the slots' current runs; called with mutex_ held.
+int Worker::Impl::prefetch_target() const {
+  auto now = Clock::now();
+  std::chrono::microseconds longest(0);
+  for (const auto& slot : slots_)
+    if (auto started = slot->started())
+      longest =
+          std::max(longest, std::chrono::duration_cast<std::chrono::microseconds>(now - *started));
+  return prefetch_.target(longest);
+}
+
+// Tasks held beyond the current target go back to the store (the work got
+// longer than the estimate): other workers may run them now. They never
+// started, so no attempt counts.
+void Worker::Impl::release_excess() {
+  std::lock_guard lock(mutex_);
+  auto target = static_cast<std::size_t>(prefetch_target());
+  while (queued_.size() > target) {
+    const Task& task = queued_.back();
+    completions_.push_back({task.id, task.fence, TaskState::Waiting, nullptr, nullptr,
+                            "handed back unstarted: the worker's slots stayed busy"});
+    queued_.pop_back();
+  }
+}
+
 // Hands the tasks still waiting for a slot back to the store (requeue: they
 // never started, so no attempt counts) or, for a lost worker, drops them:
 // they belong to others by now.
@@ -272,8 +313,10 @@ int Worker::Impl::run() {
                info_.worker_type, store_->backend(), options_.concurrency);
 
   std::string python = worker::resolve_python(options_.python);
+  // Task classes check can_run_on against the metadata the worker registered.
   std::map<std::string, std::string> env = {{"TASKENGINE_URL", options_.url},
-                                            {"TASKENGINE_WORKER", info_.name}};
+                                            {"TASKENGINE_WORKER", info_.name},
+                                            {"TASKENGINE_WORKER_METADATA", info_.metadata.dump()}};
   for (int i = 0; i < options_.concurrency; ++i)
     slots_.push_back(std::make_unique<Slot>(
         i, python, options_.imports, env, [this, i](Completion c, std::chrono::microseconds ran) {
@@ -301,10 +344,16 @@ int Worker::Impl::run() {
       }
       if (check_cancels) handle_cancels();
       enforce_timeouts();
+      release_excess();
       claim();
 
       std::unique_lock lock(mutex_);
       auto timeout = options_.poll_interval;
+      // Held tasks are looked at again within a window: they go back if the
+      // running ones turn out long.
+      if (!queued_.empty())
+        timeout =
+            std::min(timeout, std::max(options_.prefetch_window, std::chrono::milliseconds(1)));
       for (auto& slot : slots_) {
         auto deadline = slot->deadline();
         if (deadline) {

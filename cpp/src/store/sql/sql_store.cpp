@@ -20,7 +20,7 @@ namespace {
 const std::string kTaskColumns =
     "id, kind, name, payload, state, priority, created_at, not_before, started_at, finished_at, "
     "resources, task_group_id, depends_on, allow_failure, requirements, retry_policy, attempt, "
-    "fence, timeout_seconds, unique_key, worker_id, worker_name, result, error, reason";
+    "fence, timeout_seconds, unique_key, worker_id, worker_name, result, error, reason, history";
 
 Json parse_json(const std::optional<std::string>& text) {
   if (!text || text->empty()) return nullptr;
@@ -56,6 +56,8 @@ Task task_from_row(const Row& row) {
   t.result = parse_json(row.optional_text(22));
   t.error = parse_json(row.optional_text(23));
   t.reason = row.optional_text(24);
+  t.history = parse_json(row.optional_text(25));
+  if (!t.history.is_array()) t.history = Json::array();
   return t;
 }
 
@@ -178,9 +180,9 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
   Rows rows = session_->query(
       "INSERT INTO taskengine_tasks (kind, name, payload, state, priority, created_at, "
       "not_before, finished_at, resources, task_group_id, depends_on, allow_failure, "
-      "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason, eligible) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
-      "FALSE) RETURNING id",
+      "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason, history, "
+      "eligible) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+      "$17, $18, $19, FALSE) RETURNING id",
       {std::string(to_string(spec.kind)), spec.name, spec.payload.dump(),
        std::string(to_string(state)), std::int64_t{spec.priority}, now,
        optional_value(spec.not_before),
@@ -189,8 +191,12 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
        std::int64_t{spec.allow_failure ? 1 : 0}, spec.requirements.to_json().dump(),
        spec.requirements.worker_type, spec.retry.to_json().dump(),
        optional_value(spec.timeout_seconds), optional_value(spec.unique_key),
-       optional_value(reason)});
+       optional_value(reason), spec.history.dump()});
   TaskId id = rows.at(0).integer(0);
+  for (WorkerId worker : std::set<WorkerId>(spec.declined_by.begin(), spec.declined_by.end()))
+    session_->execute(
+        "INSERT INTO taskengine_task_declines (task_id, worker_id, reason) VALUES ($1, $2, $3)",
+        {id, worker, std::string("can_run_on refused it at creation")});
   if (state != TaskState::Skipped) {
     ResourceQueue queue = this->queue();
     if (spec.exclusive_resources.empty() && spec.shared_resources.empty()) {
@@ -269,9 +275,16 @@ void SqlStore::explain_waiting(std::vector<Task>& tasks) {
       continue;
     }
     if (!workers) workers = list_workers(false);
+    std::set<WorkerId> declined;
+    if (task.kind == TaskKind::TaskClass)
+      for (const auto& row : session_->query(
+               "SELECT worker_id FROM taskengine_task_declines WHERE task_id = $1", {task.id}))
+        declined.insert(row.integer(0));
     std::string why = "no online worker";
     for (const auto& worker : *workers) {
-      std::string mismatch = scheduler::mismatch(task, worker);
+      std::string mismatch = declined.count(worker.id) ? "was refused by " + task.name +
+                                                             ".can_run_on on worker " + worker.name
+                                                       : scheduler::mismatch(task, worker);
       if (mismatch.empty()) {
         why.clear();
         break;
@@ -505,14 +518,17 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
   // when matching turns rows down does the claim read on, in larger pages.
   std::int64_t page = limit;
   for (;;) {
-    Params params{worker.worker_type, now};
+    // A task this worker declined (can_run_on) is never its to claim.
+    Params params{worker.worker_type, now, worker.id};
     std::string sql = "SELECT " + kTaskColumns +
                       " FROM taskengine_tasks WHERE state = 'waiting' AND eligible AND "
-                      "worker_type = $1 AND (not_before IS NULL OR not_before <= $2)";
+                      "worker_type = $1 AND (not_before IS NULL OR not_before <= $2) AND NOT "
+                      "EXISTS (SELECT 1 FROM taskengine_task_declines d WHERE d.task_id = "
+                      "taskengine_tasks.id AND d.worker_id = $3)";
     if (after) {
       params.emplace_back(after->first);
       params.emplace_back(after->second);
-      sql += " AND priority <= $3 AND (priority < $3 OR id > $4)";
+      sql += " AND priority <= $4 AND (priority < $4 OR id > $5)";
     }
     params.emplace_back(page);
     sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size()) + lock_rows;
@@ -681,6 +697,12 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     applied.push_back(apply);
     if (!apply) continue;
     const Task& task = *tasks[i];
+    if (c.history.is_array() && !c.history.empty()) {
+      Json history = task.history;
+      for (const auto& entry : c.history) history.push_back(entry);
+      session_->execute("UPDATE taskengine_tasks SET history = $2 WHERE id = $1",
+                        {task.id, history.dump()});
+    }
     if (c.state == TaskState::Failed && task.state == TaskState::Running) {
       if (fail_or_retry(task, c.error, c.reason.value_or("failed"), now))
         finished.push_back(task.id);
@@ -772,6 +794,25 @@ bool SqlStore::requeue(TaskId id, std::int64_t fence, const std::string& reason)
       "started_at = NULL, reason = $3 WHERE id = $1 AND fence = $2 AND state = 'running'",
       {id, fence, reason});
   if (changed) queue().enqueue(id);
+  commit(txn);
+  return changed == 1;
+}
+
+bool SqlStore::decline(TaskId id, std::int64_t fence, WorkerId worker, const std::string& reason) {
+  Transaction txn(*session_, true);
+  lock_scheduling();
+  // As requeue: the attempt did not run, so it does not count.
+  std::int64_t changed = session_->execute(
+      "UPDATE taskengine_tasks SET state = 'waiting', attempt = attempt - 1, worker_id = NULL, "
+      "started_at = NULL, reason = NULL WHERE id = $1 AND fence = $2 AND state = 'running'",
+      {id, fence});
+  if (changed) {
+    session_->execute(
+        "INSERT INTO taskengine_task_declines (task_id, worker_id, reason) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        {id, worker, reason});
+    queue().enqueue(id);
+  }
   commit(txn);
   return changed == 1;
 }

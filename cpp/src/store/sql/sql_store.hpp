@@ -43,6 +43,7 @@ class SqlStore final : public Store {
   std::vector<std::pair<TaskId, std::int64_t>> canceling_tasks(WorkerId worker) override;
   int recover_lost_workers(std::chrono::milliseconds timeout) override;
   bool requeue(TaskId id, std::int64_t fence, const std::string& reason) override;
+  bool decline(TaskId id, std::int64_t fence, WorkerId worker, const std::string& reason) override;
   std::unique_ptr<WakeupListener> listen(const WorkerInfo& worker) override;
 
  private:
