@@ -155,6 +155,7 @@ TaskId SqlStore::create_build(const std::string& job_id, const BuildConfig& conf
   require_schema();
   Micros now = now_micros();
   Transaction txn(*session_, true);
+  lock_scheduling();  // a concurrent load_jobs cannot remove a job being built
   std::map<std::string, JobDefinition> jobs;
   for (const auto& row : session_->query("SELECT " + kJobColumns + " FROM taskengine_jobs", {})) {
     Job job = job_from_row(row);
