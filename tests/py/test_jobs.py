@@ -119,7 +119,7 @@ def test_parse_turns_retval_into_markers_anywhere() -> None:
     ],
 )
 def test_every_format_error_names_the_job_and_field(text: str, words: str) -> None:
-    with pytest.raises(JobConfigError, match=None) as caught:
+    with pytest.raises(JobConfigError) as caught:
         parse_jobs(text)
     assert words in str(caught.value)
 
