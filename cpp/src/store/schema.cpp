@@ -226,6 +226,20 @@ std::vector<std::string> version_one(const Dialect& d) {
   };
 }
 
+// Queue places as one sortable key, (queue_rank, task_id) with queue_rank =
+// -priority, so "ahead of this holder" is a row comparison that both
+// backends answer with one index range scan.
+std::vector<std::string> version_two(const Dialect& d) {
+  return {
+      "ALTER TABLE taskengine_task_resources ADD COLUMN queue_rank " + d.bigint +
+          " NOT NULL DEFAULT 0",
+      "UPDATE taskengine_task_resources SET queue_rank = -priority",
+      "DROP INDEX taskengine_task_resources_queue",
+      "CREATE INDEX taskengine_task_resources_queue ON taskengine_task_resources"
+      " (resource, holder, exclusive, queue_rank, task_id)",
+  };
+}
+
 // Builds (jobcontrol's vocabulary) are tasks with a job_id: each records the
 // configuration it was created with, and a job's builds are read in order.
 std::vector<std::string> builds(const Dialect& d) {
@@ -237,7 +251,9 @@ std::vector<std::string> builds(const Dialect& d) {
 }
 
 std::vector<Migration> build(const Dialect& d) {
-  return {{1, "the whole task model", version_one(d)}, {4, "builds of jobs", builds(d)}};
+  return {{1, "the whole task model", version_one(d)},
+          {2, "resource queue places as (queue_rank, task_id)", version_two(d)},
+          {4, "builds of jobs", builds(d)}};
 }
 
 }  // namespace
