@@ -28,6 +28,7 @@ from taskengine.errors import (
     FunctionNotFound,
     InvalidArgument,
     InvalidUrl,
+    JobConfigError,
     NotFound,
     NotSerializable,
     SchemaError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from taskengine._spec import Backoff
     from taskengine.command import Command
     from taskengine.engine import DEFAULT_URL, Engine, connect
+    from taskengine.jobs import Build, Job
     from taskengine.task import Task, TaskGroup, WorkerRecord
     from taskengine.tasks import (
         BaseDynamicTaskData,
@@ -65,12 +67,15 @@ __all__ = [
     "BaseExternalTask",
     "BaseTask",
     "BaseTaskData",
+    "Build",
     "Command",
     "DefaultDynamicData",
     "Engine",
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
+    "Job",
+    "JobConfigError",
     "NotFound",
     "NotSerializable",
     "Notification",
@@ -99,9 +104,11 @@ __version__ = "0.1.0"
 # pays only for what it uses, and nothing here needs the native core until it is used.
 _LAZY = {
     "Backoff": "taskengine._spec",
+    "Build": "taskengine.jobs",
     "Command": "taskengine.command",
     "DEFAULT_URL": "taskengine.engine",
     "Engine": "taskengine.engine",
+    "Job": "taskengine.jobs",
     "Task": "taskengine.task",
     "TaskGroup": "taskengine.task",
     "WorkerRecord": "taskengine.task",

@@ -328,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = tasks_sub.add_parser("cancel", help="cancel one task", parents=[common])
     p.add_argument("task_id", metavar="ID", type=_positive_int)
 
+    from taskengine._cli_jobs import add_jobs_command
+
+    add_jobs_command(add, common)
+
     p = add("workers", "list registered workers")
     _flag(p, "--all", env="TASKENGINE_WORKERS_ALL", help="include offline workers")
 
@@ -583,6 +587,12 @@ def _cmd_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from taskengine._cli_jobs import run_jobs_command
+
+    return run_jobs_command(args)
+
+
 def _cmd_worker(args: argparse.Namespace) -> NoReturn:
     from taskengine._binaries import find_worker_binary
 
@@ -613,6 +623,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "uninstall": _cmd_uninstall,
     "dispatch": _cmd_dispatch,
     "tasks": _cmd_tasks,
+    "jobs": _cmd_jobs,
     "workers": _cmd_workers,
     "worker": _cmd_worker,
     "demo": _cmd_demo,

@@ -12,6 +12,7 @@ __all__ = [
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
+    "JobConfigError",
     "NotFound",
     "NotSerializable",
     "SchemaError",
@@ -34,6 +35,10 @@ class InvalidArgument(TaskEngineError, ValueError):
 
 class InvalidUrl(InvalidArgument):
     """A store URL that names no supported backend or is malformed."""
+
+
+class JobConfigError(InvalidArgument):
+    """A job file or job definition that is invalid; the message names the job and the field."""
 
 
 class NotFound(TaskEngineError, LookupError):

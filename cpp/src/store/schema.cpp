@@ -257,10 +257,21 @@ std::vector<std::string> version_three(const Dialect& d) {
   };
 }
 
+// Builds (jobcontrol's vocabulary) are tasks with a job_id: each records the
+// configuration it was created with, and a job's builds are read in order.
+std::vector<std::string> version_four(const Dialect& d) {
+  return {
+      "ALTER TABLE taskengine_tasks ADD COLUMN build_config " + d.json,
+      "CREATE INDEX taskengine_tasks_job ON taskengine_tasks (job_id, id)"
+      " WHERE job_id IS NOT NULL",
+  };
+}
+
 std::vector<Migration> build(const Dialect& d) {
   return {{1, "the whole task model", version_one(d)},
           {2, "resource queue places as (queue_rank, task_id)", version_two(d)},
-          {3, "task classes: workers that declined a task", version_three(d)}};
+          {3, "task classes: workers that declined a task", version_three(d)},
+          {4, "builds of jobs", version_four(d)}};
 }
 
 }  // namespace

@@ -46,6 +46,15 @@ class SqlStore final : public Store {
   bool decline(TaskId id, std::int64_t fence, WorkerId worker, const std::string& reason) override;
   std::unique_ptr<WakeupListener> listen(const WorkerInfo& worker) override;
 
+  // Jobs and builds: sql_store_jobs.cpp.
+  JobsLoaded load_jobs(const std::vector<JobDefinition>& jobs) override;
+  std::optional<Job> get_job(const std::string& id) override;
+  std::vector<Job> list_jobs() override;
+  TaskId create_build(const std::string& job_id, const BuildConfig& config) override;
+  std::optional<Build> get_build(TaskId id) override;
+  void delete_build(TaskId id) override;
+  std::vector<Build> job_builds(const BuildFilter& filter) override;
+
  private:
   void require_schema();
   void lock_scheduling();
@@ -66,6 +75,8 @@ class SqlStore final : public Store {
   bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now);
   TaskState cancel_locked(TaskId id, const std::string& reason, Micros now,
                           std::vector<TaskId>& finished);
+  // Removes a job that left the job set, with its builds (load_jobs).
+  void remove_job(const std::string& id);
   ResourceQueue queue();
   // Sends the wake-ups this transaction earned, then commits.
   void commit(Transaction& txn);
