@@ -61,8 +61,9 @@ def throughput(adapter: Adapter, size: int) -> dict[str, Any]:
         for first in range(0, size, CHUNK):
             adapter.dispatch_batch(range(first, min(size, first + CHUNK)), 0.0)
         dispatched = time.time()
-        problem, last_start = wait_sink(adapter.ctx.sink, range(size), task_timeout(size),
-                                        adapter.warmups)
+        problem, last_start = wait_sink(
+            adapter.ctx.sink, range(size), task_timeout(size), adapter.warmups
+        )
         workers.sample()
     finally:
         workers.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,7 +49,7 @@ class Workers:
     """The worker processes of one system; each is the root of a process tree."""
 
     def __init__(self, commands: Sequence[Sequence[str]], env: dict[str, str], log: Path) -> None:
-        self._log = open(log, "ab")
+        self._log = open(log, "ab")  # noqa: SIM115 - closed by stop()
         self.procs = [
             subprocess.Popen(
                 list(command),
@@ -93,24 +94,19 @@ class Workers:
         if self._sampler is not None:
             self._sampler.join()
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         """SIGTERM every worker group, then SIGKILL what is left after ``grace`` seconds."""
         self.stop_sampling()
         for proc in self.procs:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + grace
         for proc in self.procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # the group may outlive its leader (pool children)
+            # the group may outlive its leader (pool children)
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         self._log.close()

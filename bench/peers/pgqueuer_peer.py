@@ -19,7 +19,8 @@ def _payload(task_id: int, dispatched_at: float) -> bytes:
 class PgqueuerAdapter(Adapter):
     name = "pgqueuer"
     setup_notes = (
-        "C processes of PgQueuer's supervisor as pgq run starts it (asyncpg driver, async entrypoints, default batch size); "
+        "C processes of PgQueuer's supervisor as pgq run starts it (asyncpg driver, "
+        "async entrypoints, default batch size); "
         "batch = Queries.enqueue with lists (one statement)"
     )
 

@@ -14,7 +14,8 @@ from bench.peers.base import Adapter
 class RqAdapter(Adapter):
     name = "rq"
     setup_notes = (
-        "rq worker-pool -n C -w rq.SimpleWorker (no fork per job), result_ttl 0; batch = Queue.enqueue_many (one Redis pipeline)"
+        "rq worker-pool -n C -w rq.SimpleWorker (no fork per job), result_ttl 0; "
+        "batch = Queue.enqueue_many (one Redis pipeline)"
     )
 
     def setup(self) -> None:
@@ -46,10 +47,7 @@ class RqAdapter(Adapter):
 
     def dispatch_batch(self, ids: range, dispatched_at: float) -> None:
         self.queue.enqueue_many(
-            [
-                Queue.prepare_data(rq_tasks.noop, (i, dispatched_at), result_ttl=0)
-                for i in ids
-            ]
+            [Queue.prepare_data(rq_tasks.noop, (i, dispatched_at), result_ttl=0) for i in ids]
         )
 
     def dispatch_command(self, task_id: int) -> None:

@@ -77,7 +77,7 @@ class TaskengineSqlite(_Taskengine):
     setup_notes = _Taskengine.setup_notes.format(store="SQLite (WAL)")
 
     def url(self) -> str:
-        return f"sqlite:///{Path(self.ctx.work) / 'taskengine.db'}"
+        return f"sqlite://{Path(self.ctx.work).resolve() / 'taskengine.db'}"
 
 
 class TaskenginePostgres(_Taskengine):
