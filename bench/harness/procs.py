@@ -69,7 +69,7 @@ class Workers:
         """Raise if a worker has exited."""
         for proc in self.procs:
             if proc.poll() is not None:
-                raise RuntimeError(f"worker {proc.args} exited with {proc.returncode}")
+                raise RuntimeError(f"worker {proc.args!r} exited with {proc.returncode}")
 
     def start_sampling(self, interval: float = 0.05) -> None:
         """Sample the RSS of the worker parents and their trees until stop_sampling()."""
