@@ -116,8 +116,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--redis-db",
         type=int,
-        default=14,
-        help="Redis database number the harness owns and flushes (default 14)",
+        default=int(os.environ.get("TASKENGINE_BENCH_REDIS_DB", "14")),
+        help="Redis database number the harness owns and flushes "
+        "(default $TASKENGINE_BENCH_REDIS_DB, else 14)",
     )
     parser.add_argument("--json", type=Path, help="write every figure and run as JSON")
     parser.add_argument("--markdown", type=Path, help="write the tables as Markdown")
