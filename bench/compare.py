@@ -51,6 +51,10 @@ QUICK_SIZES = {
     "commands": 40,
     "footprint": 1_000,
 }
+# Peers that ran under 200 tasks/s here: their throughput and dispatch runs take a quarter of
+# the tasks by default (tasks/s barely depends on it), to keep the full run near 30 minutes.
+SLOW_PEERS = {"rq", "procrastinate"}
+SLOW_SCALE = {"throughput": 4, "dispatch": 4}
 PEER_PACKAGES = [
     "celery",
     "dramatiq",
@@ -96,6 +100,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             help=f"tasks per {name} run (default {size:,})",
         )
     parser.add_argument(
+        "--slow-peers",
+        default=",".join(sorted(SLOW_PEERS)),
+        help="peers whose throughput and dispatch runs use a quarter of the tasks "
+        "(default rq,procrastinate; '' for none; not applied with --quick)",
+    )
+    parser.add_argument(
         "--footprint-runs", type=int, default=1, help="runs of the footprint workload (default 1)"
     )
     parser.add_argument(
@@ -123,6 +133,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write every figure and run as JSON")
     parser.add_argument("--markdown", type=Path, help="write the tables as Markdown")
     parser.add_argument("--charts", type=Path, help="write throughput.png and latency.png here")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="measure nothing: report (tables, charts) on the results of an earlier --json",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
     args = parser.parse_args(argv)
     args.systems = [s for s in args.systems.split(",") if s]
@@ -137,6 +152,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.runs = 1 if args.quick else 3
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     args.sizes = {name: getattr(args, f"{name}_tasks") or size for name, size in sizes.items()}
+    args.slow_peers = set() if args.quick else {p for p in args.slow_peers.split(",") if p}
     if args.footprint_tasks and "footprint" not in args.workloads:
         args.workloads.append("footprint")
     return args
@@ -261,6 +277,7 @@ class Harness:
         status = "ok" if not result.get("problem") else f"FAILED: {result['problem']}"
         print(
             f"  run {result['run'] + 1} {result['workload']:<10} {result['system']:<22} "
+            f"n={result['size']:<6} "
             f"{figures}  [{result['wall_seconds']:.0f} s, load {result['load_average']:.1f}]"
             f" {status}",
             flush=True,
@@ -279,7 +296,13 @@ class Harness:
                 if workload == "footprint" and run >= self.args.footprint_runs:
                     continue
                 for system in self.args.systems:
-                    self.measure(system, workload, self.args.sizes[workload], run)
+                    self.measure(system, workload, self.size(system, workload), run)
+
+    def size(self, system: str, workload: str) -> int:
+        size: int = self.args.sizes[workload]
+        if system in self.args.slow_peers and workload in SLOW_SCALE:
+            size //= SLOW_SCALE[workload]
+        return size
 
     def run_resources(self) -> list[dict[str, Any]]:
         """The claim benchmark (taskengine only), sizes chosen here."""
@@ -317,17 +340,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     info = machine()
     load_before = load_average()
-    with ExitStack() as stack:
-        redis_url = stack.enter_context(services.redis_server(args.redis_db))
-        scratch = Path(tempfile.mkdtemp(prefix="bench-compare-"))
-        if not args.keep:
-            stack.callback(lambda: subprocess.run(["rm", "-rf", str(scratch)]))
-        else:
-            print(f"compare: scratch directories kept in {scratch}")
-        harness = Harness(args, redis_url, scratch)
-        harness.run_peers()
-        claim_rows = harness.run_resources() if "resources" in args.workloads else []
+    if args.from_json:
+        # Report on earlier results (a finished or interrupted run) without measuring.
+        saved = json.loads(args.from_json.read_text())
+        harness = Harness(args, "redis://unused", Path(tempfile.gettempdir()))
+        harness.results = saved["results"]
+        harness.results.pop("footprint", None)  # re-derived below when it was an alias
+        rows = harness.results.get("resources", {}).get("taskengine", [{}])
+        claim_rows = rows[0].get("rows", []) if rows else []
+    else:
+        with ExitStack() as stack:
+            redis_url = stack.enter_context(services.redis_server(args.redis_db))
+            scratch = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+            if not args.keep:
+                stack.callback(lambda: subprocess.run(["rm", "-rf", str(scratch)]))
+            else:
+                print(f"compare: scratch directories kept in {scratch}")
+            harness = Harness(args, redis_url, scratch)
+            harness.run_peers()
+            claim_rows = harness.run_resources() if "resources" in args.workloads else []
     info["load_average"] = {"before": round(load_before, 2), "after": round(load_average(), 2)}
+    if args.from_json:
+        loads = [
+            r["load_average"]
+            for w in harness.results.values()
+            for rs in w.values()
+            for r in rs
+            if "load_average" in r
+        ]
+        info["load_average"] = {"min": min(loads, default=0), "max": max(loads, default=0)}
     footprint_note = f"footprint: separate runs of {args.sizes['footprint']:,} tasks"
     if "footprint" not in harness.results and "throughput" in harness.results:
         harness.results["footprint"] = harness.results["throughput"]
@@ -339,7 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     text = [
         f"Figures: median (min-max) over {args.runs} run(s); sizes {args.sizes}; "
         f"concurrency {args.concurrency}; load average {info['load_average']}; "
-        f"{footprint_note}.",
+        f"{footprint_note}."
+        + (
+            f" {', '.join(sorted(args.slow_peers))}: throughput and dispatch runs with a "
+            "quarter of the tasks (slow peers)."
+            if args.slow_peers
+            else ""
+        ),
         "",
         report.figures_table(table, order),
         "",
