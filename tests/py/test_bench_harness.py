@@ -76,11 +76,28 @@ def test_workers_sample_the_tree_and_stop_the_whole_group(tmp_path: Path) -> Non
         time.sleep(0.02)
     pids = tree(workers.procs[0].pid)
     assert len(pids) == 3
+    started = {pid: _start_time(pid) for pid in pids}
     workers.sample()
     assert 0 < workers.peak_parent_kib < workers.peak_tree_kib
     workers.stop(grace=5)
-    for pid in pids[1:]:  # the children, not only the shell, are gone
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    # The children, not only the shell, are gone (a pid may have been reused since: compare
+    # start times). Signals are asynchronous: give the kernel a moment to finish them.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        alive = [pid for pid in pids if _start_time(pid) == started[pid]]
+        if not alive:
+            break
+        time.sleep(0.01)
+    assert alive == []
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/PID/stat), None if gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def test_summaries_and_ratios() -> None:
