@@ -39,7 +39,7 @@ WORKLOADS = ["throughput", "dispatch", "latency", "commands", "footprint", "reso
 DEFAULT_WORKLOADS = ["throughput", "dispatch", "latency", "commands", "resources"]
 FULL_SIZES = {
     "throughput": 20_000,
-    "dispatch": 10_000,
+    "dispatch": 5_000,
     "latency": 1_000,
     "commands": 2_000,
     "footprint": 200_000,
