@@ -360,15 +360,17 @@ def main(argv: list[str] | None = None) -> int:
             harness.run_peers()
             claim_rows = harness.run_resources() if "resources" in args.workloads else []
     info["load_average"] = {"before": round(load_before, 2), "after": round(load_average(), 2)}
-    if args.from_json:
-        loads = [
-            r["load_average"]
-            for w in harness.results.values()
-            for rs in w.values()
-            for r in rs
-            if "load_average" in r
-        ]
-        info["load_average"] = {"min": min(loads, default=0), "max": max(loads, default=0)}
+    # the 1-minute load average seen at the start of each measurement
+    loads = [
+        r["load_average"]
+        for per_system in harness.results.values()
+        for runs in per_system.values()
+        for r in runs
+        if "load_average" in r
+    ]
+    low, high = round(min(loads, default=0), 1), round(max(loads, default=0), 1)
+    info["load_average"]["measurements"] = [low, high]
+    load_text = f"load {low}-{high}"
     footprint_note = f"footprint: separate runs of {args.sizes['footprint']:,} tasks"
     if "footprint" not in harness.results and "throughput" in harness.results:
         harness.results["footprint"] = harness.results["throughput"]
@@ -379,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     order = [s for s in SYSTEMS if s in args.systems]
     text = [
         f"Figures: median (min-max) over {args.runs} run(s); sizes {args.sizes}; "
-        f"concurrency {args.concurrency}; load average {info['load_average']}; "
+        f"concurrency {args.concurrency}; {load_text} (1-minute load average at the "
+        "start of each measurement); "
         f"{footprint_note}."
         + (
             f" {', '.join(sorted(args.slow_peers))}: throughput and dispatch runs with a "
@@ -402,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(markdown)
     if args.charts:
         args.charts.mkdir(parents=True, exist_ok=True)
-        where = f"{info['cpus']} CPUs, load {info['load_average']['before']}"
+        where = f"{info['cpus']} CPUs, {load_text}"
         charts.throughput_chart(
             table,
             args.charts / "bench-throughput.png",
