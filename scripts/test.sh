@@ -73,9 +73,19 @@ else
   record "bench smoke" 1 "taskengine_claim_bench was not built"
 fi
 
+banner "bench harness (quick)"
+# The peer comparison at tiny sizes (bench/run.sh --quick): checks that every system's
+# adapter still dispatches, runs and verifies its tasks. Figures are not asserted.
+if ((setup_status != 0)); then
+  skip "bench harness (quick)" "setup failed"
+else
+  bash bench/run.sh --quick
+  record "bench harness (quick)" $?
+fi
+
 banner "ruff"
 if [[ -x .venv/bin/ruff ]]; then
-  .venv/bin/ruff check python tests && .venv/bin/ruff format --check python tests
+  .venv/bin/ruff check python tests bench && .venv/bin/ruff format --check python tests bench
   record "ruff (lint and format)" $?
 else
   skip "ruff" "not installed in .venv"

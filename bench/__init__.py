@@ -1,0 +1,1 @@
+"""taskengine's benchmarks: the peer comparison harness (compare.py) and its adapters."""

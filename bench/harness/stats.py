@@ -1,0 +1,61 @@
+"""Figures over runs: median, min, max, and taskengine/peer ratios."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    workload: str
+    key: str  # the runner's JSON field
+    label: str
+    unit: str
+    higher_is_better: bool
+
+
+METRICS = [
+    Metric("throughput", "tasks_per_s", "no-op throughput, end to end", "tasks/s", True),
+    Metric("dispatch", "single_per_s", "dispatch, one call per task", "tasks/s", True),
+    Metric("dispatch", "batch_per_s", "dispatch, batches of 1,000", "tasks/s", True),
+    Metric("latency", "p50_ms", "latency dispatch -> start, p50", "ms", False),
+    Metric("latency", "p99_ms", "latency dispatch -> start, p99", "ms", False),
+    Metric("latency", "max_ms", "latency dispatch -> start, max", "ms", False),
+    Metric("commands", "tasks_per_s", "`true` command tasks", "tasks/s", True),
+    Metric("footprint", "peak_rss_parent_kib", "peak RSS, worker process(es) alone", "MiB", False),
+    Metric("footprint", "peak_rss_tree_kib", "peak RSS, worker tree (with pools)", "MiB", False),
+    Metric("footprint", "tasks_per_s", "throughput during the footprint run", "tasks/s", True),
+]
+
+
+@dataclass(frozen=True)
+class Summary:
+    median: float
+    low: float
+    high: float
+    runs: int  # successful runs
+    failed: int
+
+
+def summarize(values: list[float], failed: int) -> Summary | None:
+    """Median, min and max of the successful runs' values (None if every run failed)."""
+    if not values:
+        return None
+    return Summary(statistics.median(values), min(values), max(values), len(values), failed)
+
+
+def scaled(metric: Metric, value: float) -> float:
+    """A runner value in the metric's display unit."""
+    return value / 1024.0 if metric.unit == "MiB" else value
+
+
+def fmt(value: float) -> str:
+    """Three significant figures at most, thousands separated; never rounded to zero."""
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"

@@ -1,0 +1,88 @@
+"""taskengine through its public API (``connect``, ``dispatch``, ``dispatch_many``, ``Command``)
+and the native ``taskengine-worker`` with ``--concurrency C``: one process, C long-lived Python
+executors. Runs from the project's own .venv."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import taskengine
+
+from bench.peers.base import Adapter
+
+NOOP = "bench.peers.te_tasks:noop"
+
+
+class _Taskengine(Adapter):
+    setup_notes = "taskengine-worker --concurrency C (C Python executors), {store} store"
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        self.engine = taskengine.connect(self.url())
+        self.engine.install()
+        self.group = self.engine.create_task_group("commands")
+
+    def worker_commands(self) -> list[list[str]]:
+        return [
+            [
+                self.ctx.bin("taskengine-worker"),
+                "--url",
+                self.url(),
+                "--concurrency",
+                str(self.ctx.concurrency),
+                "--import",
+                "bench.peers.te_tasks",
+                "--python",
+                self.ctx.python,
+                "--log-level",
+                "warning",
+            ]
+        ]
+
+    def dispatch(self, task_id: int, dispatched_at: float) -> None:
+        self.engine.dispatch(NOOP, args=(task_id, dispatched_at))
+
+    def dispatch_batch(self, ids: range, dispatched_at: float) -> None:
+        self.engine.dispatch_many(NOOP, [(i, dispatched_at) for i in ids])
+
+    def dispatch_command(self, task_id: int) -> None:
+        # dispatch_many takes functions only: Commands go one call each
+        self.engine.dispatch(taskengine.Command(["true"]), task_group=self.group)
+
+    def commands_done(self, ids: range, timeout: float) -> tuple[str | None, float]:
+        # A command cannot write the sink: read the task states instead.
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = self.engine.list_tasks(task_group=self.group, limit=len(ids) + 100)
+            done = [task for task in tasks if task.done]
+            if len(done) == len(tasks) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        states: dict[str, int] = {}
+        for task in tasks:
+            states[task.state] = states.get(task.state, 0) + 1
+        problem = None
+        if len(tasks) != len(ids) or states.get("completed", 0) != len(ids):
+            problem = f"{len(tasks)} tasks, states {states}"
+        finished = [task.finished_at for task in tasks if task.finished_at is not None]
+        latest = max(finished).timestamp() if finished else 0.0
+        return problem, latest
+
+
+class TaskengineSqlite(_Taskengine):
+    name = "taskengine-sqlite"
+    setup_notes = _Taskengine.setup_notes.format(store="SQLite (WAL)")
+
+    def url(self) -> str:
+        return f"sqlite://{Path(self.ctx.work).resolve() / 'taskengine.db'}"
+
+
+class TaskenginePostgres(_Taskengine):
+    name = "taskengine-postgresql"
+    setup_notes = _Taskengine.setup_notes.format(store="PostgreSQL")
+
+    def url(self) -> str:
+        return self.ctx.postgres_url
