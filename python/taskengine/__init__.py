@@ -25,9 +25,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from taskengine.errors import (
+    ArtifactTooLarge,
     FunctionNotFound,
     InvalidArgument,
     InvalidUrl,
+    NoCurrentTask,
     NotFound,
     NotSerializable,
     SchemaError,
@@ -39,33 +41,43 @@ from taskengine.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskengine._context import TaskContext, current, current_or_none
     from taskengine._retval import retval
     from taskengine._spec import Backoff
     from taskengine.command import Command
     from taskengine.engine import DEFAULT_URL, Engine, connect
     from taskengine.task import Task, TaskGroup, WorkerRecord
+    from taskengine.task_output import ArtifactInfo, LogMessage, ProgressInfo
 
 __all__ = [
     "DEFAULT_URL",
+    "ArtifactInfo",
+    "ArtifactTooLarge",
     "Backoff",
     "Command",
     "Engine",
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
+    "LogMessage",
+    "NoCurrentTask",
     "NotFound",
     "NotSerializable",
+    "ProgressInfo",
     "SchemaError",
     "StaleAttempt",
     "StoreError",
     "StoreUnavailable",
     "Task",
     "TaskCanceled",
+    "TaskContext",
     "TaskEngineError",
     "TaskGroup",
     "WorkerRecord",
     "__version__",
     "connect",
+    "current",
+    "current_or_none",
     "retval",
 ]
 
@@ -74,6 +86,12 @@ __version__ = "0.1.0"
 # Loaded on first access (PEP 562): the executor, which imports this package first, then
 # pays only for what it uses, and nothing here needs the native core until it is used.
 _LAZY = {
+    "ArtifactInfo": "taskengine.task_output",
+    "LogMessage": "taskengine.task_output",
+    "ProgressInfo": "taskengine.task_output",
+    "TaskContext": "taskengine._context",
+    "current": "taskengine._context",
+    "current_or_none": "taskengine._context",
     "Backoff": "taskengine._spec",
     "Command": "taskengine.command",
     "DEFAULT_URL": "taskengine.engine",

@@ -35,6 +35,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from types import CoroutineType
 from typing import Any, BinaryIO
 
+from taskengine._executor_context import TaskRun
 from taskengine._functions import resolve
 from taskengine._traceback import error_info, serialize_exception
 from taskengine.errors import FunctionNotFound, TaskCanceled
@@ -43,6 +44,7 @@ __all__ = ["current_task_id", "emit", "main"]
 
 _channel: int = -1  # the protocol's output descriptor, once main() has set it up
 _current_id: int | None = None
+_run: TaskRun | None = None  # the running task's working directory and context
 _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 _decode = json.loads
 
@@ -96,7 +98,7 @@ def _not_serializable(request_id: object, path: str, result: object, exc: BaseEx
 
 def _serve(requests: BinaryIO) -> int:
     """Run requests from ``requests`` until end of input; return the exit status."""
-    global _current_id
+    global _current_id, _run
     functions: dict[str, Callable[..., Any]] = {}
     write = _write
     encode = _encode
@@ -136,10 +138,15 @@ def _serve(requests: BinaryIO) -> int:
             functions[path] = function
 
         _current_id = request_id
+        run = _run = TaskRun(request_id, request.get("attempt") or 1, _send)
         try:
-            result = function(*args, **kwargs)
-            if type(result) is coroutine_type:
-                result = _run_coroutine(result)
+            try:
+                result = function(*args, **kwargs)
+                if type(result) is coroutine_type:
+                    result = _run_coroutine(result)
+            finally:
+                _run = None
+                run.finish()  # the task's output goes out before its result
         except BaseException as exc:  # SystemExit included: a task cannot end the executor
             _current_id = None
             write(_error_line(request_id, serialize_exception(exc, skip=1)))
@@ -161,6 +168,8 @@ def _serve(requests: BinaryIO) -> int:
 def _on_terminate(signum: int, frame: object) -> None:
     """SIGTERM: cancel or timeout of the running task (its cleanup runs), or a stop when idle."""
     if _current_id is not None:
+        if _run is not None:
+            _run.abort()
         raise TaskCanceled("the task was canceled or timed out; the worker is stopping it")
     raise SystemExit(0)
 

@@ -9,9 +9,11 @@ module, so it is always importable.
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactTooLarge",
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
+    "NoCurrentTask",
     "NotFound",
     "NotSerializable",
     "SchemaError",
@@ -33,6 +35,14 @@ class InvalidArgument(TaskEngineError, ValueError):
 
 class InvalidUrl(InvalidArgument):
     """A store URL that names no supported backend or is malformed."""
+
+
+class ArtifactTooLarge(InvalidArgument):
+    """An artifact bigger than the store accepts (16 MiB; see docs/running-tasks.md)."""
+
+
+class NoCurrentTask(TaskEngineError, RuntimeError):
+    """``taskengine.current()`` was called outside a running task."""
 
 
 class NotFound(TaskEngineError, LookupError):

@@ -56,6 +56,8 @@ def test_errors_module_names_match_the_core_contract() -> None:
         "StaleAttempt": (errors.TaskEngineError,),
         "FunctionNotFound": (errors.InvalidArgument,),
         "NotSerializable": (errors.InvalidArgument, TypeError),
+        "ArtifactTooLarge": (errors.InvalidArgument,),
+        "NoCurrentTask": (errors.TaskEngineError, RuntimeError),
         # Raised inside tasks, never by the core: a BaseException, like CancelledError.
         "TaskCanceled": (BaseException,),
     }

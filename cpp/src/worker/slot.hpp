@@ -12,6 +12,7 @@
 
 #include "exec/python_executor.hpp"
 #include "taskengine/task.hpp"
+#include "worker/output_buffer.hpp"
 
 namespace taskengine::worker {
 
@@ -25,8 +26,10 @@ class Slot {
  public:
   using Done = std::function<void(Completion)>;
 
+  // `output` (which must outlive the slot) receives what tasks send besides
+  // their result: log records, progress, artifacts.
   Slot(int index, std::string python, std::vector<std::string> imports,
-       std::map<std::string, std::string> env, Done done);
+       std::map<std::string, std::string> env, OutputBuffer& output, Done done);
   ~Slot();
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
@@ -51,6 +54,7 @@ class Slot {
   Completion run_function_task(const Task& task);
 
   int index_;
+  OutputBuffer& output_;
   Done done_;
   bool prestart_;
   exec::PythonExecutor python_;

@@ -12,12 +12,18 @@
 #include "exec/process_group.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
+#include "worker/output_buffer.hpp"
 #include "worker/slot.hpp"
 #include "worker/worker_metadata.hpp"
 
 namespace taskengine {
 
 using Clock = std::chrono::steady_clock;
+
+// Task output (log records, progress) is stored in one transaction this
+// often, and at most this many records are buffered per running attempt.
+constexpr std::chrono::milliseconds kOutputInterval{150};
+constexpr std::size_t kMaxBufferedRecords = 20000;
 using worker::KillReason;
 using worker::Slot;
 
@@ -58,6 +64,8 @@ class Worker::Impl {
   WorkerOptions options_;
   std::unique_ptr<Store> store_;
   WorkerInfo info_;
+  // Declared before the slots, so it outlives them.
+  std::unique_ptr<worker::OutputBuffer> output_;
   std::vector<std::unique_ptr<Slot>> slots_;
 
   std::mutex mutex_;
@@ -129,6 +137,9 @@ void Worker::Impl::flush_completions() {
     completions_.clear();
   }
   if (batch.empty()) return;
+  // A task's output is stored before its result, while its attempt still
+  // holds the fence.
+  output_->flush();
   std::vector<Completion> finished;
   for (auto& c : batch) {
     if (c.state == TaskState::Waiting) {
@@ -201,14 +212,17 @@ int Worker::Impl::run() {
   std::string python = worker::resolve_python(options_.python);
   std::map<std::string, std::string> env = {{"TASKENGINE_URL", options_.url},
                                             {"TASKENGINE_WORKER", info_.name}};
+  output_ =
+      std::make_unique<worker::OutputBuffer>(options_.url, kOutputInterval, kMaxBufferedRecords);
   for (int i = 0; i < options_.concurrency; ++i)
-    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, [this](Completion c) {
-      {
-        std::lock_guard lock(mutex_);
-        completions_.push_back(std::move(c));
-      }
-      changed_.notify_all();
-    }));
+    slots_.push_back(
+        std::make_unique<Slot>(i, python, options_.imports, env, *output_, [this](Completion c) {
+          {
+            std::lock_guard lock(mutex_);
+            completions_.push_back(std::move(c));
+          }
+          changed_.notify_all();
+        }));
 
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
@@ -262,6 +276,7 @@ int Worker::Impl::run() {
   heartbeat.join();
   listening.join();
   slots_.clear();
+  output_.reset();  // stores what is left
   try {
     store_->unregister_worker(info_.id);
   } catch (const std::exception& e) {
