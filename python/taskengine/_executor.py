@@ -10,7 +10,10 @@ JSON lines over pipes:
   "kwargs": {...}}``;
 - out, one per task: ``{"id": 7, "ok": true, "result": ...}`` or ``{"id": 7, "ok": false,
   "error": {"type", "message", "traceback": [frames]}}``; other records about the running
-  task (see :func:`emit`) carry its ``id`` and no ``ok``.
+  task (see :func:`emit`) carry its ``id`` and no ``ok``: what ``taskengine.current()``
+  produces goes out as ``{"id": 7, "records": [...], "progress": [...]}`` batches and
+  ``{"id": 7, "artifacts": [{"name", "path", "sha256"}]}`` (a staged copy the worker stores
+  and removes), all before the task's response (:mod:`taskengine._executor_context`).
 
 End of input ends the process with status 0. The protocol pipes are private: at start they are
 moved to new, non-inheritable descriptors, descriptor 0 becomes ``/dev/null`` and descriptor 1
