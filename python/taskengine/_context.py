@@ -125,13 +125,18 @@ def progress_entry(
     }
 
 
-def check_artifact(path: str | os.PathLike[str], name: str | None) -> tuple[Path, str, int]:
+def check_artifact(
+    path: str | os.PathLike[str], name: str | None, base: Path | None = None
+) -> tuple[Path, str, int]:
     """Check a file to store as an artifact; return its path, name and size.
 
-    Raises InvalidArgument for a missing file or a bad name and ArtifactTooLarge for a file
-    over :data:`MAX_ARTIFACT_BYTES`.
+    A relative ``path`` is taken relative to ``base`` when given. Raises InvalidArgument for a
+    missing file or a bad name and ArtifactTooLarge for a file over
+    :data:`MAX_ARTIFACT_BYTES`.
     """
     file = Path(path)
+    if base is not None and not file.is_absolute():
+        file = base / file
     if not file.is_file():
         raise InvalidArgument(f"artifact {str(file)!r} is not a file")
     if name is None:
@@ -199,6 +204,8 @@ class BatchingSink:
             self._take(lambda: self._progress.__setitem__(entry["group_name"], entry))
 
     def _take(self, put: Callable[[], None]) -> None:
+        if self._closed:  # the task ended: a handler left on some logger sends nothing
+            return
         now = time.monotonic()
         if not self._records and not self._progress:
             self._since = now
@@ -303,7 +310,7 @@ class TaskContext:
         InvalidArgument for a missing file and ArtifactTooLarge over
         :data:`MAX_ARTIFACT_BYTES`.
         """
-        file, checked_name, size = check_artifact(path, name)
+        file, checked_name, size = check_artifact(path, name, self._workdir)
         self._sink.flush()  # records logged before it stay before it
         self._sink.add_artifact(file, checked_name, size)
         return checked_name

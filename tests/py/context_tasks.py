@@ -83,18 +83,20 @@ def bad_progress() -> None:
 def make_artifact(size: int, seed: int) -> str:
     """Write ``size`` pseudo-random bytes to a file in the workdir, store it as ``out.bin``,
     delete the file, and return the bytes' sha256."""
+    context = taskengine.current()
     data = random.Random(seed).randbytes(size)
-    Path("out.bin").write_bytes(data)
-    taskengine.current().add_artifact("out.bin")
-    os.remove("out.bin")  # stored already: the copy was taken at add_artifact
+    (context.workdir / "out.bin").write_bytes(data)
+    context.add_artifact("out.bin")  # relative to the working directory
+    os.remove(context.workdir / "out.bin")  # stored already: the copy was taken at once
     return hashlib.sha256(data).hexdigest()
 
 
 def too_big_artifact() -> None:
     """Try to store a (sparse) file one byte over the limit."""
-    with open("big.bin", "wb") as file:
+    context = taskengine.current()
+    with open(context.workdir / "big.bin", "wb") as file:
         file.truncate(MAX_ARTIFACT_BYTES + 1)
-    taskengine.current().add_artifact("big.bin")
+    context.add_artifact("big.bin")
 
 
 def wait_for_cancel(marker: str) -> None:
@@ -106,3 +108,13 @@ def wait_for_cancel(marker: str) -> None:
         time.sleep(60)
     finally:
         context.logger.warning("stopping, aborted=%s", context.aborted)
+
+
+def log_then_wait(marker: str) -> None:
+    """Log once, wait (quietly) until ``marker`` exists, then log again."""
+    logger = taskengine.current().logger
+    logger.info("first")
+    deadline = time.monotonic() + 60
+    while not Path(marker).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    logger.info("second")

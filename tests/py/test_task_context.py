@@ -108,6 +108,21 @@ def test_many_log_lines_are_written_in_few_transactions(
     assert len(writes) <= 50, f"{len(writes)} writes for 5000 records"
 
 
+def test_records_of_a_quiet_running_task_are_stored_while_it_runs(
+    engine: Engine, worker: StartWorker, tmp_path: Path
+) -> None:
+    start(worker)
+    marker = tmp_path / "go"
+    task = engine.dispatch(context_tasks.log_then_wait, args=(str(marker),))
+    wait_until(lambda: bool(engine.task_logs(task)))
+    [first] = engine.task_logs(task)
+    assert first.message == "first"
+    assert task.refresh().state == "running"  # stored while the task still runs
+    marker.touch()
+    task.wait(timeout=WAIT)
+    assert [m.message for m in engine.task_logs(task, after_id=first.id)] == ["second"]
+
+
 def test_levels_and_exceptions_are_stored(engine: Engine, worker: StartWorker) -> None:
     start(worker)
     task = run(engine, context_tasks.log_levels)
