@@ -141,8 +141,9 @@ def _serve(requests: BinaryIO) -> int:
             functions[path] = function
 
         _current_id = request_id
-        run = _run = TaskRun(request_id, request.get("attempt") or 1, _send)
         try:
+            # Inside the try: a working directory that cannot be made fails the task only.
+            run = _run = TaskRun(request_id, request.get("attempt") or 1, _send)
             try:
                 result = function(*args, **kwargs)
                 if type(result) is coroutine_type:

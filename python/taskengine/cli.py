@@ -328,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = tasks_sub.add_parser("cancel", help="cancel one task", parents=[common])
     p.add_argument("task_id", metavar="ID", type=_positive_int)
 
+    from taskengine import _cli_logs  # the logs command lives in its own module
+
+    _cli_logs.add_parser(add)
+
     p = add("workers", "list registered workers")
     _flag(p, "--all", env="TASKENGINE_WORKERS_ALL", help="include offline workers")
 
@@ -614,9 +618,16 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dispatch": _cmd_dispatch,
     "tasks": _cmd_tasks,
     "workers": _cmd_workers,
+    "logs": lambda args: _cli_logs_run(args),
     "worker": _cmd_worker,
     "demo": _cmd_demo,
 }
+
+
+def _cli_logs_run(args: argparse.Namespace) -> int:
+    from taskengine import _cli_logs
+
+    return _cli_logs.run(args)
 
 
 def _fail(message: str, exc: BaseException | None, debug: bool) -> int:

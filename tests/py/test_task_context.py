@@ -8,6 +8,8 @@ import hashlib
 import json
 import random
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,7 @@ from pathlib import Path
 import context_tasks
 import pytest
 import taskengine
-from conftest import WorkerProcess, psql
+from conftest import WorkerProcess, psql, worker_env
 from taskengine import (
     ArtifactTooLarge,
     Engine,
@@ -92,6 +94,7 @@ def test_logger_records_are_stored_with_the_task_in_order(
     assert [m.id for m in logs] == sorted(m.id for m in logs)
     assert all(task.created_at <= m.created_at <= m.stored_at for m in logs)
     assert logs[0].extra is not None and logs[0].extra["function"] == "log_lines"
+    assert task.logs() == logs and task.logs(after_id=logs[-2].id) == logs[-1:]
 
 
 def test_many_log_lines_are_written_in_few_transactions(
@@ -170,6 +173,7 @@ def test_progress_with_nested_groups(engine: Engine, worker: StartWorker) -> Non
         ("download::a.txt", 2, 5, "fetching a"),
         ("download::b.txt", 5, 5, ""),
     ]
+    assert task.progress == progress
     assert engine.get_build_progress_info(task.id) == [
         ((), 2, 3, "downloaded"),
         (("download", "a.txt"), 2, 5, "fetching a"),
@@ -199,6 +203,7 @@ def test_artifacts_round_trip_byte_exact(
     assert task.state == "completed", task.error
     expected = random.Random(7).randbytes(300_000)
     [info] = engine.list_artifacts(task)
+    assert task.artifacts == [info]
     assert (info.name, info.size, info.task_id) == ("out.bin", 300_000, task.id)
     assert info.sha256 == task.result == hashlib.sha256(expected).hexdigest()
     assert engine.read_artifact(task, "out.bin") == expected
@@ -347,3 +352,53 @@ def test_iter_and_prune_log_messages_filters(engine: Engine) -> None:
     assert messages() == ["warning", "error", "failed"]
     assert engine.prune_log_messages() == 3
     assert messages() == []
+
+
+# -- the logs command ----------------------------------------------------------------------
+
+
+def logs_cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "taskengine.cli", *args]
+
+
+def test_logs_command_prints_filters_and_follows(
+    engine: Engine, worker: StartWorker, tmp_path: Path
+) -> None:
+    levels = engine.dispatch(context_tasks.log_levels, immediate=True)
+    done = subprocess.run(
+        logs_cli("logs", str(levels.id), "--url", engine.url, "--level", "warning", "--json"),
+        capture_output=True,
+        text=True,
+        env=worker_env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["level"], r["message"]) for r in rows] == [
+        (30, "warning"),
+        (40, "error"),
+        (40, "failed"),
+    ]
+    assert rows[-1]["extra"]["exception"]["type"] == "ZeroDivisionError"
+
+    start(worker)
+    marker = tmp_path / "go"
+    task = engine.dispatch(context_tasks.log_then_wait, args=(str(marker),))
+    follow = subprocess.Popen(
+        logs_cli("--url", engine.url, "logs", str(task.id), "--follow", "--interval", "0.05"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=worker_env(),
+    )
+    try:
+        assert follow.stdout is not None
+        first = follow.stdout.readline()
+        assert first.split()[1:] == ["INFO", "taskengine.task:", "first"]
+        assert follow.poll() is None  # still following the running task
+        marker.touch()
+        rest, errors = follow.communicate(timeout=WAIT)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0, errors
+    assert rest.split()[1:] == ["INFO", "taskengine.task:", "second"]
