@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: sets up (Debian packages, .venv, build), makes PostgreSQL available,
 # then runs the C++ suite (ctest: store conformance on SQLite and PostgreSQL, executors), ruff,
-# mypy and pytest. Every step runs even when an earlier one failed (except what needs a build
-# that failed); a summary at the end lists each step, and the exit status is non-zero if any
-# step failed.
+# mypy, stubtest (the committed _core.pyi against the build) and pytest. Every step runs even
+# when an earlier one failed (except what needs a build that failed); a summary at the end
+# lists each step, and the exit status is non-zero if any step failed.
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -99,6 +99,16 @@ elif [[ -x .venv/bin/mypy ]]; then
   record "mypy" $?
 else
   skip "mypy" "not installed in .venv"
+fi
+
+banner "stubtest"
+# The committed stub of the native module must match what the build exports.
+if ((setup_status != 0)); then
+  skip "stubtest" "setup failed"
+else
+  .venv/bin/python -m mypy.stubtest taskengine._core \
+    --allowlist tests/stubtest-allowlist.txt
+  record "stubtest" $?
 fi
 
 banner "pytest"

@@ -193,13 +193,20 @@ class Model {
       for (auto& [id, b] : tasks) {
         if (b.state != TaskState::Blocked) continue;
         bool all_final = true;
-        bool all_completed = true;
+        bool any_unsuccessful = false;
         for (TaskId dep : b.deps) {
-          all_final = all_final && is_final(tasks.at(dep).state);
-          all_completed = all_completed && tasks.at(dep).state == TaskState::Completed;
+          TaskState s = tasks.at(dep).state;
+          all_final = all_final && is_final(s);
+          any_unsuccessful = any_unsuccessful || (is_final(s) && s != TaskState::Completed);
         }
-        if (!all_final) continue;
-        b.state = all_completed || b.allow_failure ? TaskState::Waiting : TaskState::Skipped;
+        // One dependency ending badly skips the task at once (it could never run).
+        if (any_unsuccessful && !b.allow_failure) {
+          b.state = TaskState::Skipped;
+        } else if (all_final) {
+          b.state = TaskState::Waiting;
+        } else {
+          continue;
+        }
         changed = true;
       }
     }

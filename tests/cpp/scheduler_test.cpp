@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "scheduler/dependencies.hpp"
 #include "scheduler/matching.hpp"
 #include "scheduler/retry.hpp"
 
@@ -43,6 +44,34 @@ TEST(Retry, CountsDelaysAndBackoff) {
   EXPECT_EQ(retry_delay(backoff, 1, 1.0), 2);
   EXPECT_EQ(retry_delay(backoff, 2, 0.0), 2);  // 4 with half jitter
   EXPECT_EQ(retry_delay(backoff, 9, 1.0), 10);
+}
+
+}  // namespace
+}  // namespace taskengine::scheduler
+
+namespace taskengine::scheduler {
+namespace {
+
+TEST(DependencyVerdict, WaitsUntilEveryDependencyCompleted) {
+  EXPECT_EQ(dependency_verdict({}, false).state, TaskState::Waiting);
+  EXPECT_EQ(dependency_verdict({{1, TaskState::Completed}, {2, TaskState::Running}}, false).state,
+            TaskState::Blocked);
+  EXPECT_EQ(dependency_verdict({{1, TaskState::Completed}, {2, TaskState::Completed}}, false).state,
+            TaskState::Waiting);
+}
+
+TEST(DependencyVerdict, OneBadEndSkipsAtOnceAndSaysWhich) {
+  auto verdict = dependency_verdict({{1, TaskState::Waiting}, {2, TaskState::Canceled}}, false);
+  EXPECT_EQ(verdict.state, TaskState::Skipped);
+  EXPECT_EQ(verdict.reason, "dependency 2 ended canceled");
+}
+
+TEST(DependencyVerdict, AllowFailureWaitsForEveryEndHoweverItWent) {
+  EXPECT_EQ(dependency_verdict({{1, TaskState::Failed}, {2, TaskState::Running}}, true).state,
+            TaskState::Blocked);
+  auto verdict = dependency_verdict({{1, TaskState::Failed}, {2, TaskState::Skipped}}, true);
+  EXPECT_EQ(verdict.state, TaskState::Waiting);
+  EXPECT_FALSE(verdict.reason);
 }
 
 }  // namespace

@@ -227,6 +227,20 @@ std::vector<std::string> version_one(const Dialect& d) {
   };
 }
 
+// Queue places as one sortable key, (queue_rank, task_id) with queue_rank =
+// -priority, so "ahead of this holder" is a row comparison that both
+// backends answer with one index range scan.
+std::vector<std::string> version_two(const Dialect& d) {
+  return {
+      "ALTER TABLE taskengine_task_resources ADD COLUMN queue_rank " + d.bigint +
+          " NOT NULL DEFAULT 0",
+      "UPDATE taskengine_task_resources SET queue_rank = -priority",
+      "DROP INDEX taskengine_task_resources_queue",
+      "CREATE INDEX taskengine_task_resources_queue ON taskengine_task_resources"
+      " (resource, holder, exclusive, queue_rank, task_id)",
+  };
+}
+
 // What running tasks produce: artifact contents live in the store (so a
 // reader on any host can fetch them), one artifact per name and task, and
 // each log record says when the store wrote it (one value per write).
@@ -242,6 +256,7 @@ std::vector<std::string> version_three(const Dialect& d) {
 
 std::vector<Migration> build(const Dialect& d) {
   return {{1, "the whole task model", version_one(d)},
+          {2, "resource queue places as (queue_rank, task_id)", version_two(d)},
           {3, "task output: artifact contents, log write times", version_three(d)}};
 }
 

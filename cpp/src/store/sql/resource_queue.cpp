@@ -1,143 +1,93 @@
 #include "store/sql/resource_queue.hpp"
 
-#include <set>
+#include <algorithm>
 
 namespace taskengine::sql {
 namespace {
 
-// How many queued rows of one resource the promotion walk reads at a time.
-constexpr std::int64_t kWalkPage = 64;
+using scheduler::Hold;
+using scheduler::PlaceRange;
+using scheduler::QueuePlace;
+using scheduler::ResourceState;
+
+// Statements with an id list are cut into chunks of this many parameters.
+constexpr std::size_t kIdChunk = 500;
+
+// "$first, $first+1, ..." for `count` parameters.
+std::string placeholders(std::size_t first, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i) out += ", ";
+    out += "$" + std::to_string(first + i);
+  }
+  return out;
+}
+
+template <typename Fn>
+void for_chunks(const std::vector<TaskId>& ids, Fn&& fn) {
+  for (std::size_t start = 0; start < ids.size(); start += kIdChunk) {
+    std::size_t end = std::min(ids.size(), start + kIdChunk);
+    fn(Params(ids.begin() + static_cast<std::ptrdiff_t>(start),
+              ids.begin() + static_cast<std::ptrdiff_t>(end)));
+  }
+}
+
+// One round trip reads a resource's state: its strongest active holder and
+// the first queued holder of each kind and holder state, each one LIMIT 1
+// index probe on (resource, holder, exclusive, queue_rank, task_id).
+const std::string kStateSql = [] {
+  auto first = [](int tag, const char* holder, const char* exclusive) {
+    return std::string("SELECT ") + std::to_string(tag) +
+           " AS tag, queue_rank, task_id FROM (SELECT queue_rank, task_id FROM "
+           "taskengine_task_resources WHERE resource = $1 AND holder = '" +
+           holder + "' AND exclusive = " + exclusive + " ORDER BY queue_rank, task_id LIMIT 1) q" +
+           std::to_string(tag);
+  };
+  return "SELECT tag, queue_rank, task_id FROM (SELECT CASE WHEN exclusive THEN 1 ELSE 0 END "
+         "AS tag, 0 AS queue_rank, 0 AS task_id FROM taskengine_task_resources WHERE resource = "
+         "$1 AND holder = 'active' ORDER BY exclusive DESC LIMIT 1) active UNION ALL " +
+         first(2, "waiting", "TRUE") + " UNION ALL " + first(3, "ready", "TRUE") + " UNION ALL " +
+         first(4, "waiting", "FALSE") + " UNION ALL " + first(5, "ready", "FALSE");
+}();
+
+// Whether any queued shared holder can lie in `range`: none does when the
+// first one is already past its end. Saves a query on queues without any.
+bool may_hold_shared(const ResourceState& state, const PlaceRange& range) {
+  return state.first_shared && (!range.to || *state.first_shared < *range.to);
+}
+
+void keep_first(std::optional<QueuePlace>& slot, QueuePlace place) {
+  if (!slot || place < *slot) slot = place;
+}
 
 }  // namespace
 
 void ResourceQueue::add(TaskId id, int priority, const std::vector<std::string>& exclusive,
-                        const std::vector<std::string>& shared, const std::string& holder) {
-  for (const auto& r : exclusive)
-    session_.execute(
-        "INSERT INTO taskengine_task_resources (task_id, resource, exclusive, priority, holder) "
-        "VALUES ($1, $2, TRUE, $3, $4)",
-        {id, r, std::int64_t{priority}, holder});
-  for (const auto& r : shared)
-    session_.execute(
-        "INSERT INTO taskengine_task_resources (task_id, resource, exclusive, priority, holder) "
-        "VALUES ($1, $2, FALSE, $3, $4)",
-        {id, r, std::int64_t{priority}, holder});
-}
-
-std::vector<ResourceQueue::Hold> ResourceQueue::holds_of(TaskId id) {
-  std::vector<Hold> holds;
-  for (const auto& row : session_.query(
-           "SELECT resource, exclusive, priority FROM taskengine_task_resources WHERE task_id = $1",
-           {id}))
-    holds.push_back({row.text(0), row.boolean(1), static_cast<int>(row.integer(2))});
-  return holds;
-}
-
-bool ResourceQueue::conflicts(TaskId id, const std::vector<Hold>& holds) {
-  // An exclusive hold conflicts with any other holder of the resource; a
-  // shared one only with exclusive holders. "Ahead" is priority DESC, id ASC.
-  static const std::string any =
-      "SELECT 1 FROM taskengine_task_resources WHERE resource = $1 AND ("
-      " (holder = 'active' AND task_id <> $3) OR"
-      " (holder IN ('waiting', 'ready') AND priority >= $2 AND (priority > $2 OR task_id < $3)))"
-      " LIMIT 1";
-  static const std::string exclusive_only =
-      "SELECT 1 FROM taskengine_task_resources WHERE resource = $1 AND exclusive = TRUE AND ("
-      " (holder = 'active' AND task_id <> $3) OR"
-      " (holder IN ('waiting', 'ready') AND priority >= $2 AND (priority > $2 OR task_id < $3)))"
-      " LIMIT 1";
-  for (const auto& hold : holds) {
-    if (!session_
-             .query(hold.exclusive ? any : exclusive_only,
-                    {hold.resource, std::int64_t{hold.priority}, id})
-             .empty())
-      return true;
-  }
-  return false;
-}
-
-void ResourceQueue::set_ready(TaskId id, bool ready) {
-  if (ready) {
-    for (const auto& row : session_.query(
-             "UPDATE taskengine_tasks SET eligible = TRUE "
-             "WHERE id = $1 AND state = 'waiting' AND NOT eligible RETURNING worker_type",
-             {id}))
-      became_ready_.insert(row.text(0));
-  } else {
-    session_.execute(
-        "UPDATE taskengine_tasks SET eligible = FALSE "
-        "WHERE id = $1 AND state = 'waiting' AND eligible",
-        {id});
-  }
-  session_.execute(ready ? "UPDATE taskengine_task_resources SET holder = 'ready' "
-                           "WHERE task_id = $1 AND holder = 'waiting'"
-                         : "UPDATE taskengine_task_resources SET holder = 'waiting' "
-                           "WHERE task_id = $1 AND holder = 'ready'",
-                   {id});
-}
-
-void ResourceQueue::demote_behind(TaskId id, const std::vector<Hold>& holds) {
-  static const std::string any =
-      "SELECT task_id FROM taskengine_task_resources WHERE resource = $1 AND holder = 'ready'"
-      " AND priority <= $2 AND (priority < $2 OR task_id > $3)";
-  static const std::string exclusive_only =
-      "SELECT task_id FROM taskengine_task_resources WHERE resource = $1 AND holder = 'ready'"
-      " AND exclusive = TRUE AND priority <= $2 AND (priority < $2 OR task_id > $3)";
-  std::set<TaskId> behind;
-  for (const auto& hold : holds)
-    for (const auto& row : session_.query(hold.exclusive ? any : exclusive_only,
-                                          {hold.resource, std::int64_t{hold.priority}, id}))
-      behind.insert(row.integer(0));
-  for (TaskId other : behind) set_ready(other, false);
-}
-
-void ResourceQueue::promote_heads(const std::vector<Hold>& holds) {
-  std::set<std::string> resources;
-  for (const auto& hold : holds) resources.insert(hold.resource);
-  for (const auto& resource : resources) {
-    // An exclusive active holder blocks the whole queue of this resource.
-    if (!session_
-             .query("SELECT 1 FROM taskengine_task_resources WHERE resource = $1 AND "
-                    "holder = 'active' AND exclusive = TRUE LIMIT 1",
-                    {resource})
-             .empty())
-      continue;
-    // Walk the queue from its head through the run of shared holders up to
-    // and including the first exclusive one: everything behind that
-    // conflicts with it.
-    std::optional<std::pair<std::int64_t, TaskId>> after;
-    bool done = false;
-    while (!done) {
-      Params params{resource};
-      std::string sql =
-          "SELECT task_id, exclusive, holder, priority FROM taskengine_task_resources "
-          "WHERE resource = $1 AND holder IN ('waiting', 'ready')";
-      if (after) {
-        params.emplace_back(after->first);
-        params.emplace_back(after->second);
-        sql += " AND priority <= $2 AND (priority < $2 OR task_id > $3)";
-      }
-      params.emplace_back(kWalkPage);
-      sql += " ORDER BY priority DESC, task_id LIMIT $" + std::to_string(params.size());
-      Rows rows = session_.query(sql, params);
-      for (const auto& row : rows) {
-        TaskId task = row.integer(0);
-        bool exclusive = row.boolean(1);
-        after = std::make_pair(row.integer(3), task);
-        if (row.text(2) == "waiting" && !conflicts(task, holds_of(task))) set_ready(task, true);
-        if (exclusive) {
-          done = true;
-          break;
-        }
-      }
-      if (static_cast<std::int64_t>(rows.size()) < kWalkPage) done = true;
-    }
-  }
+                        const std::vector<std::string>& shared, bool queued) {
+  if (exclusive.empty() && shared.empty()) return;
+  std::int64_t rank = QueuePlace::of(priority, id).rank;
+  const char* holder = queued ? "waiting" : "blocked";
+  std::vector<Row> rows;  // not in any queue yet
+  for (const auto& resource : exclusive) rows.push_back({resource, true, "blocked"});
+  for (const auto& resource : shared) rows.push_back({resource, false, "blocked"});
+  auto insert = [&] {
+    for (const auto& row : rows)
+      session_.execute(
+          "INSERT INTO taskengine_task_resources "
+          "(task_id, resource, exclusive, priority, queue_rank, holder) "
+          "VALUES ($1, $2, $3, $4, $5, $6)",
+          {id, row.resource, std::int64_t{row.exclusive}, std::int64_t{priority}, rank,
+           std::string(holder)});
+  };
+  if (queued)
+    change(rows, insert, id);
+  else
+    insert();  // blocked rows are in no queue: nobody's freeness changes
 }
 
 void ResourceQueue::enqueue(TaskId id) {
-  std::vector<Hold> holds = holds_of(id);
-  if (holds.empty()) {
+  std::vector<Row> rows = rows_of(id);
+  if (rows.empty()) {
     for (const auto& row :
          session_.query("UPDATE taskengine_tasks SET eligible = TRUE "
                         "WHERE id = $1 AND state = 'waiting' RETURNING worker_type",
@@ -146,12 +96,13 @@ void ResourceQueue::enqueue(TaskId id) {
     return;
   }
   session_.execute("UPDATE taskengine_tasks SET eligible = FALSE WHERE id = $1", {id});
-  session_.execute("UPDATE taskengine_task_resources SET holder = 'waiting' WHERE task_id = $1",
-                   {id});
-  demote_behind(id, holds);
-  // The task's own place is decided by the walk over its resources; a
-  // previously active task may also have been holding back tasks ahead of it.
-  promote_heads(holds);
+  change(
+      rows,
+      [&] {
+        session_.execute(
+            "UPDATE taskengine_task_resources SET holder = 'waiting' WHERE task_id = $1", {id});
+      },
+      id);
 }
 
 void ResourceQueue::activate(TaskId id) {
@@ -160,10 +111,157 @@ void ResourceQueue::activate(TaskId id) {
 }
 
 void ResourceQueue::remove(TaskId id) {
-  std::vector<Hold> holds = holds_of(id);
-  if (holds.empty()) return;
-  session_.execute("DELETE FROM taskengine_task_resources WHERE task_id = $1", {id});
-  promote_heads(holds);
+  std::vector<Row> rows = rows_of(id);
+  if (rows.empty()) return;
+  change(
+      rows,
+      [&] { session_.execute("DELETE FROM taskengine_task_resources WHERE task_id = $1", {id}); },
+      std::nullopt);
+}
+
+std::vector<ResourceQueue::Row> ResourceQueue::rows_of(TaskId id) {
+  std::vector<Row> rows;
+  for (const auto& row :
+       session_.query("SELECT resource, exclusive, holder FROM taskengine_task_resources "
+                      "WHERE task_id = $1",
+                      {id}))
+    rows.push_back({row.text(0), row.boolean(1), row.text(2)});
+  return rows;
+}
+
+void ResourceQueue::change(const std::vector<Row>& rows, const std::function<void()>& mutate,
+                           std::optional<TaskId> newcomer) {
+  // Each resource's state before the change is read, except for an active
+  // row, which plainly only adds itself to the resource's active holders.
+  std::map<std::string, ResourceState> before;
+  for (const auto& row : rows)
+    if (row.holder != "active") before[row.resource] = read_state(row.resource);
+  mutate();
+  std::map<std::string, ResourceState> after;  // also caches other resources' states below
+  for (const auto& row : rows) {
+    ResourceState now = read_state(row.resource);
+    if (row.holder == "active") {
+      ResourceState was = now;
+      was.active_any = true;
+      was.active_exclusive = was.active_exclusive || row.exclusive;
+      before[row.resource] = was;
+    }
+    after.emplace(row.resource, now);
+  }
+
+  std::set<TaskId> demote;
+  std::set<TaskId> candidates;
+  if (newcomer) candidates.insert(*newcomer);
+  for (const auto& row : rows) {
+    const ResourceState& now = after.at(row.resource);
+    scheduler::QueueChange plan = scheduler::plan_change(before.at(row.resource), now);
+    if (plan.shared_no_longer_free && may_hold_shared(now, *plan.shared_no_longer_free))
+      for (TaskId id : holders_in(row.resource, "ready", *plan.shared_no_longer_free))
+        demote.insert(id);
+    if (plan.exclusive_no_longer_free) demote.insert(plan.exclusive_no_longer_free->task);
+    if (plan.shared_now_free && may_hold_shared(now, *plan.shared_now_free))
+      for (TaskId id : holders_in(row.resource, "waiting", *plan.shared_now_free))
+        candidates.insert(id);
+    if (plan.exclusive_now_free) candidates.insert(plan.exclusive_now_free->task);
+  }
+  set_ready({demote.begin(), demote.end()}, false);
+
+  // A candidate may start when it is free on all its resources, including
+  // ones this change did not touch.
+  std::vector<TaskId> promote;
+  auto state_of = [&](const std::string& resource) -> const ResourceState& {
+    auto it = after.find(resource);
+    if (it == after.end()) it = after.emplace(resource, read_state(resource)).first;
+    return it->second;
+  };
+  for (const auto& [id, holds] : holds_of({candidates.begin(), candidates.end()}))
+    if (!demote.count(id) && scheduler::may_start(holds, state_of)) promote.push_back(id);
+  set_ready(promote, true);
+}
+
+ResourceState ResourceQueue::read_state(const std::string& resource) {
+  ResourceState state;
+  for (const auto& row : session_.query(kStateSql, {resource})) {
+    QueuePlace place{row.integer(1), row.integer(2)};
+    switch (row.integer(0)) {
+      case 0:
+        state.active_any = true;
+        break;
+      case 1:
+        state.active_any = state.active_exclusive = true;
+        break;
+      case 2:
+      case 3:
+        keep_first(state.first_exclusive, place);
+        break;
+      default:
+        keep_first(state.first_shared, place);
+    }
+  }
+  return state;
+}
+
+std::vector<TaskId> ResourceQueue::holders_in(const std::string& resource, const char* holder,
+                                              const PlaceRange& range) {
+  Params params{resource, std::string(holder)};
+  std::string sql =
+      "SELECT task_id FROM taskengine_task_resources WHERE resource = $1 AND holder = $2 "
+      "AND exclusive = FALSE";
+  if (range.from) {
+    params.emplace_back(range.from->rank);
+    params.emplace_back(range.from->task);
+    sql += " AND (queue_rank, task_id) >= ($3, $4)";
+  }
+  if (range.to) {
+    params.emplace_back(range.to->rank);
+    params.emplace_back(range.to->task);
+    std::size_t n = params.size();
+    sql +=
+        " AND (queue_rank, task_id) < ($" + std::to_string(n - 1) + ", $" + std::to_string(n) + ")";
+  }
+  std::vector<TaskId> ids;
+  for (const auto& row : session_.query(sql, params)) ids.push_back(row.integer(0));
+  return ids;
+}
+
+std::map<TaskId, std::vector<Hold>> ResourceQueue::holds_of(const std::vector<TaskId>& ids) {
+  std::map<TaskId, std::vector<Hold>> holds;
+  for_chunks(ids, [&](Params chunk) {
+    for (const auto& row : session_.query(
+             "SELECT task_id, resource, exclusive, queue_rank FROM taskengine_task_resources "
+             "WHERE task_id IN (" +
+                 placeholders(1, chunk.size()) + ")",
+             chunk)) {
+      TaskId id = row.integer(0);
+      holds[id].push_back({row.text(1), row.boolean(2), QueuePlace{row.integer(3), id}});
+    }
+  });
+  return holds;
+}
+
+void ResourceQueue::set_ready(const std::vector<TaskId>& ids, bool ready) {
+  // The task row first: only tasks really waiting change, and only their
+  // resource rows follow, so the two flags never disagree.
+  for_chunks(ids, [&](Params chunk) {
+    std::string in = "(" + placeholders(1, chunk.size()) + ")";
+    Rows changed = session_.query(
+        ready ? "UPDATE taskengine_tasks SET eligible = TRUE WHERE id IN " + in +
+                    " AND state = 'waiting' AND NOT eligible RETURNING id, worker_type"
+              : "UPDATE taskengine_tasks SET eligible = FALSE WHERE id IN " + in +
+                    " AND eligible RETURNING id, worker_type",
+        chunk);
+    if (changed.empty()) return;
+    Params moved;
+    for (const auto& row : changed) {
+      moved.emplace_back(row.integer(0));
+      if (ready) became_ready_.insert(row.text(1));
+    }
+    session_.execute(std::string("UPDATE taskengine_task_resources SET holder = ") +
+                         (ready ? "'ready'" : "'waiting'") + " WHERE task_id IN (" +
+                         placeholders(1, moved.size()) +
+                         ") AND holder = " + (ready ? "'waiting'" : "'ready'"),
+                     moved);
+  });
 }
 
 }  // namespace taskengine::sql

@@ -4,6 +4,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "scheduler/dependencies.hpp"
 #include "scheduler/matching.hpp"
 #include "scheduler/retry.hpp"
 #include "scheduler/retval.hpp"
@@ -76,7 +77,7 @@ Value json_value(const Json& j) {
   return j.dump();
 }
 
-// The claim walks the waiting queue in pages of this many rows.
+// Past its first page the claim reads on in pages of this many rows.
 constexpr int kClaimPage = 256;
 
 }  // namespace
@@ -151,23 +152,16 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
       throw InvalidArgument("an argument refers to the result of task " + std::to_string(ref) +
                             " ({\"$retval\": " + std::to_string(ref) +
                             "}), which is not in depends_on");
-  // A dependency decides the initial state: all done -> waiting, any
-  // unfinished -> blocked, any failed (without allow_failure) -> skipped.
-  TaskState state = TaskState::Waiting;
-  std::optional<std::string> reason;
+  // The dependencies decide the initial state (scheduler::dependency_verdict).
+  std::vector<std::pair<TaskId, TaskState>> dependencies;
   for (TaskId dep : spec.depends_on) {
     Rows rows = session_->query("SELECT state FROM taskengine_tasks WHERE id = $1", {dep});
     if (rows.empty())
       throw InvalidArgument("depends_on names task " + std::to_string(dep) +
                             ", which does not exist");
-    TaskState dep_state = parse_task_state(rows[0].text(0));
-    if (!is_final(dep_state)) {
-      if (state != TaskState::Skipped) state = TaskState::Blocked;
-    } else if (dep_state != TaskState::Completed && !spec.allow_failure) {
-      state = TaskState::Skipped;
-      reason = "dependency " + std::to_string(dep) + " ended " + std::string(to_string(dep_state));
-    }
+    dependencies.emplace_back(dep, parse_task_state(rows[0].text(0)));
   }
+  auto [state, reason] = scheduler::dependency_verdict(dependencies, spec.allow_failure);
   if (spec.task_group &&
       session_->query("SELECT 1 FROM taskengine_task_groups WHERE id = $1", {*spec.task_group})
           .empty())
@@ -198,9 +192,12 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
   TaskId id = rows.at(0).integer(0);
   if (state != TaskState::Skipped) {
     ResourceQueue queue = this->queue();
-    queue.add(id, spec.priority, spec.exclusive_resources, spec.shared_resources,
-              state == TaskState::Blocked ? "blocked" : "waiting");
-    if (state == TaskState::Waiting) queue.enqueue(id);
+    if (spec.exclusive_resources.empty() && spec.shared_resources.empty()) {
+      if (state == TaskState::Waiting) queue.enqueue(id);
+    } else {
+      queue.add(id, spec.priority, spec.exclusive_resources, spec.shared_resources,
+                state == TaskState::Waiting);
+    }
   }
   std::set<TaskId> unique_deps(spec.depends_on.begin(), spec.depends_on.end());
   for (TaskId dep : unique_deps)
@@ -260,8 +257,8 @@ void SqlStore::explain_waiting(std::vector<Task>& tasks) {
         "JOIN taskengine_task_resources other ON other.resource = mine.resource "
         "AND other.task_id <> mine.task_id AND (mine.exclusive OR other.exclusive) "
         "WHERE mine.task_id = $1 AND mine.holder = 'waiting' AND (other.holder = 'active' OR "
-        "(other.holder IN ('waiting', 'ready') AND other.priority >= mine.priority AND "
-        "(other.priority > mine.priority OR other.task_id < mine.task_id))) LIMIT 1",
+        "(other.holder IN ('waiting', 'ready') AND "
+        "(other.queue_rank, other.task_id) < (mine.queue_rank, mine.task_id))) LIMIT 1",
         {task.id});
     if (!held.empty()) {
       task.reason = "waiting for resource '" + held[0].text(0) + "', " +
@@ -399,25 +396,19 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
     for (const auto& dependent : dependents) {
       TaskId id = dependent.integer(0);
       bool allow_failure = dependent.boolean(1);
-      Rows deps = session_->query(
-          "SELECT t.id, t.state FROM taskengine_task_dependencies d "
-          "JOIN taskengine_tasks t ON t.id = d.depends_on WHERE d.task_id = $1",
-          {id});
-      bool all_final = true;
-      std::optional<std::string> failed;
-      for (const auto& dep : deps) {
-        TaskState s = parse_task_state(dep.text(1));
-        if (!is_final(s))
-          all_final = false;
-        else if (s != TaskState::Completed && !failed)
-          failed = "dependency " + dep.text(0) + " ended " + std::string(to_string(s));
-      }
-      if (!all_final) continue;
-      if (failed && !allow_failure) {
+      std::vector<std::pair<TaskId, TaskState>> dependencies;
+      for (const auto& dep :
+           session_->query("SELECT t.id, t.state FROM taskengine_task_dependencies d "
+                           "JOIN taskengine_tasks t ON t.id = d.depends_on WHERE d.task_id = $1",
+                           {id}))
+        dependencies.emplace_back(dep.integer(0), parse_task_state(dep.text(1)));
+      auto verdict = scheduler::dependency_verdict(dependencies, allow_failure);
+      if (verdict.state == TaskState::Blocked) continue;
+      if (verdict.state == TaskState::Skipped) {
         session_->execute(
             "UPDATE taskengine_tasks SET state = 'skipped', finished_at = $2, reason = $3 "
             "WHERE id = $1",
-            {id, now, *failed});
+            {id, now, *verdict.reason});
         queue().remove(id);
         finished.push_back(id);
       } else {
@@ -502,6 +493,10 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
       session_->dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
   std::vector<Task> claimed;
   std::optional<std::pair<std::int64_t, TaskId>> after;  // keyset (priority, id)
+  // The first page is exactly what is wanted: on PostgreSQL every row read
+  // is locked until commit, and concurrent claimers skip locked rows. Only
+  // when matching turns rows down does the claim read on, in larger pages.
+  std::int64_t page = limit;
   for (;;) {
     Params params{worker.worker_type, now};
     std::string sql = "SELECT " + kTaskColumns +
@@ -512,7 +507,6 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
       params.emplace_back(after->second);
       sql += " AND priority <= $3 AND (priority < $3 OR id > $4)";
     }
-    std::int64_t page = std::max<std::int64_t>(limit, kClaimPage);
     params.emplace_back(page);
     sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size()) + lock_rows;
     Rows rows = session_->query(sql, params);
@@ -524,6 +518,7 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
     }
     if (static_cast<int>(claimed.size()) >= limit || static_cast<std::int64_t>(rows.size()) < page)
       break;
+    page = std::max<std::int64_t>(limit, kClaimPage);
   }
 
   start_claimed(claimed, worker, now);
