@@ -41,7 +41,8 @@ from taskengine.errors import (
 )
 
 if TYPE_CHECKING:
-    from taskengine._context import TaskContext, current, current_or_none
+    from taskengine._context import TaskContext
+    from taskengine._current import current, current_or_none
     from taskengine._retval import retval
     from taskengine._spec import Backoff
     from taskengine.command import Command
@@ -90,8 +91,8 @@ _LAZY = {
     "LogMessage": "taskengine.task_output",
     "ProgressInfo": "taskengine.task_output",
     "TaskContext": "taskengine._context",
-    "current": "taskengine._context",
-    "current_or_none": "taskengine._context",
+    "current": "taskengine._current",
+    "current_or_none": "taskengine._current",
     "Backoff": "taskengine._spec",
     "Command": "taskengine.command",
     "DEFAULT_URL": "taskengine.engine",

@@ -1,4 +1,4 @@
-"""``taskengine.current()``: the running task's context, and where its output goes.
+"""The running task's context (what ``taskengine.current()`` returns) and where its output goes.
 
 A :class:`TaskContext` is what code inside a running function task sees: the task's id and
 attempt, a :class:`logging.Logger` whose records are stored with the task, progress
@@ -12,7 +12,6 @@ This module imports nothing from the native core, so the executor can use it.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import os
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from taskengine._traceback import serialize_exception
-from taskengine.errors import ArtifactTooLarge, InvalidArgument, NoCurrentTask
+from taskengine.errors import ArtifactTooLarge, InvalidArgument
 
 __all__ = [
     "FLUSH_INTERVAL",
@@ -32,12 +31,7 @@ __all__ = [
     "OutputSink",
     "TaskContext",
     "TaskLogHandler",
-    "activate",
-    "activate_process",
     "check_artifact",
-    "current",
-    "current_or_none",
-    "deactivate",
     "group_name",
     "progress_entry",
     "record_to_json",
@@ -322,57 +316,3 @@ class TaskContext:
     def close(self) -> None:
         """The task ended: send what is left; later output is not sent."""
         self._sink.close()
-
-
-_context_var: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
-    "taskengine_current_task", default=None
-)
-_process_context: TaskContext | None = None  # the executor's: every thread of it sees it
-_process_factory: Callable[[], TaskContext] | None = None
-
-
-def activate(context: TaskContext) -> contextvars.Token[Any]:
-    """Make ``context`` current in this context (and the tasks and coroutines it starts)."""
-    return _context_var.set(context)
-
-
-def deactivate(token: contextvars.Token[Any]) -> None:
-    """Undo :func:`activate`."""
-    _context_var.reset(token)
-
-
-def activate_process(factory: Callable[[], TaskContext] | None) -> None:
-    """Make the context ``factory`` builds (on first use) current for the whole process.
-
-    The executor runs one task at a time, and every thread of it works for that task. The
-    context is built only when asked for, so tasks that never use it pay nothing. None ends
-    it.
-    """
-    global _process_context, _process_factory
-    _process_context = None
-    _process_factory = factory
-
-
-def current_or_none() -> TaskContext | None:
-    """The running task's context, or None outside a task."""
-    global _process_context
-    context = _context_var.get()
-    if context is not None:
-        return context
-    if _process_context is None and _process_factory is not None:
-        _process_context = _process_factory()
-    return _process_context
-
-
-def current() -> TaskContext:
-    """The running task's context; raises NoCurrentTask outside a task.
-
-    Use :func:`current_or_none` for code that also runs outside tasks.
-    """
-    context = current_or_none()
-    if context is None:
-        raise NoCurrentTask(
-            "taskengine.current() was called outside a running task "
-            "(use taskengine.current_or_none() for code that may run outside one)"
-        )
-    return context

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from taskengine import __version__, _core
-from taskengine._context import BatchingSink, TaskContext, activate, deactivate
+from taskengine._context import BatchingSink, TaskContext
+from taskengine._current import activate, deactivate
 from taskengine._functions import resolve
 from taskengine._traceback import ErrorInfo, error_info, serialize_exception
 from taskengine.errors import FunctionNotFound
