@@ -26,6 +26,8 @@ void register_errors(py::module_&) {
       std::rethrow_exception(p);
     } catch (const InvalidUrl& e) {  // subclasses before their bases
       raise_as("InvalidUrl", e);
+    } catch (const JobConfigError& e) {
+      raise_as("JobConfigError", e);
     } catch (const ArtifactTooLarge& e) {
       raise_as("ArtifactTooLarge", e);
     } catch (const InvalidArgument& e) {

@@ -29,6 +29,7 @@ from taskengine.errors import (
     FunctionNotFound,
     InvalidArgument,
     InvalidUrl,
+    JobConfigError,
     NoCurrentTask,
     NotFound,
     NotSerializable,
@@ -37,6 +38,7 @@ from taskengine.errors import (
     StoreError,
     StoreUnavailable,
     TaskCanceled,
+    TaskConfigError,
     TaskEngineError,
 )
 
@@ -47,38 +49,65 @@ if TYPE_CHECKING:
     from taskengine._spec import Backoff
     from taskengine.command import Command
     from taskengine.engine import DEFAULT_URL, Engine, connect
+    from taskengine.jobs import Build, Job
     from taskengine.task import Task, TaskGroup, WorkerRecord
     from taskengine.task_output import ArtifactInfo, LogMessage, ProgressInfo
+    from taskengine.tasks import (
+        BaseDynamicTaskData,
+        BaseExternalTask,
+        BaseTask,
+        BaseTaskData,
+        DefaultDynamicData,
+        Notification,
+        RunCommandTask,
+        TaskDatabase,
+        TaskTypes,
+        register_notification_hook,
+    )
 
 __all__ = [
     "DEFAULT_URL",
     "ArtifactInfo",
     "ArtifactTooLarge",
     "Backoff",
+    "BaseDynamicTaskData",
+    "BaseExternalTask",
+    "BaseTask",
+    "BaseTaskData",
+    "Build",
     "Command",
+    "DefaultDynamicData",
     "Engine",
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
+    "Job",
+    "JobConfigError",
     "LogMessage",
     "NoCurrentTask",
     "NotFound",
     "NotSerializable",
+    "Notification",
     "ProgressInfo",
+    "RunCommandTask",
     "SchemaError",
     "StaleAttempt",
     "StoreError",
     "StoreUnavailable",
     "Task",
     "TaskCanceled",
+    "TaskConfigError",
     "TaskContext",
+    "TaskDatabase",
     "TaskEngineError",
     "TaskGroup",
+    "TaskTypes",
     "WorkerRecord",
     "__version__",
     "connect",
     "current",
     "current_or_none",
+    "register_notification_hook",
     "retval",
 ]
 
@@ -94,14 +123,31 @@ _LAZY = {
     "current": "taskengine._current",
     "current_or_none": "taskengine._current",
     "Backoff": "taskengine._spec",
+    "Build": "taskengine.jobs",
     "Command": "taskengine.command",
     "DEFAULT_URL": "taskengine.engine",
     "Engine": "taskengine.engine",
+    "Job": "taskengine.jobs",
     "Task": "taskengine.task",
     "TaskGroup": "taskengine.task",
     "WorkerRecord": "taskengine.task",
     "connect": "taskengine.engine",
     "retval": "taskengine._retval",
+    **{
+        name: "taskengine.tasks"
+        for name in (
+            "BaseDynamicTaskData",
+            "BaseExternalTask",
+            "BaseTask",
+            "BaseTaskData",
+            "DefaultDynamicData",
+            "Notification",
+            "RunCommandTask",
+            "TaskDatabase",
+            "TaskTypes",
+            "register_notification_hook",
+        )
+    },
 }
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -166,6 +167,12 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def _key_value(text: str) -> str:
+    if "=" not in text or text.startswith("="):
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE, not {text!r}")
+    return text
+
+
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -199,6 +206,78 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         action="store_true",
         default=_env_bool("TASKENGINE_DEBUG") if top else default,
         help="print tracebacks on errors [env: TASKENGINE_DEBUG]",
+    )
+
+
+def _dispatch_options(p: argparse.ArgumentParser, prefix: str) -> None:
+    """The scheduling options `dispatch` and `submit` share; $TASKENGINE_<prefix>_* give
+    their defaults."""
+    _option(
+        p, "--priority", env=f"TASKENGINE_{prefix}_PRIORITY", type=int, default=0, help="priority"
+    )
+    _list_option(
+        p,
+        "--exclusive",
+        dest="exclusive",
+        env=f"TASKENGINE_{prefix}_EXCLUSIVE",
+        env_format="comma-separated",
+        convert=_comma_list,
+        metavar="RESOURCE",
+        help="a resource the task needs alone (repeatable)",
+    )
+    _list_option(
+        p,
+        "--shared",
+        dest="shared",
+        env=f"TASKENGINE_{prefix}_SHARED",
+        env_format="comma-separated",
+        convert=_comma_list,
+        metavar="RESOURCE",
+        help="a resource the task shares with other shared holders (repeatable)",
+    )
+    _option(
+        p,
+        "--timeout",
+        env=f"TASKENGINE_{prefix}_TIMEOUT",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="kill an attempt that runs longer",
+    )
+    _option(
+        p,
+        "--retries",
+        env=f"TASKENGINE_{prefix}_RETRIES",
+        type=_non_negative_int,
+        default=0,
+        help="attempts after a failure",
+    )
+    _option(
+        p,
+        "--group",
+        env=f"TASKENGINE_{prefix}_GROUP",
+        type=_positive_int,
+        metavar="ID",
+        help="the task group the task belongs to",
+    )
+    _list_option(
+        p,
+        "--depends-on",
+        dest="depends_on",
+        env=f"TASKENGINE_{prefix}_DEPENDS_ON",
+        env_format="comma-separated ids",
+        convert=lambda text: [_positive_int(item) for item in _comma_list(text)],
+        item_type=_positive_int,
+        metavar="ID",
+        help="a task that must complete first (repeatable)",
+    )
+    _flag(p, "--wait", env=f"TASKENGINE_{prefix}_WAIT", help="wait for the task and show it")
+    _option(
+        p,
+        "--wait-timeout",
+        env=f"TASKENGINE_{prefix}_WAIT_TIMEOUT",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --wait: give up after this long (exit 2)",
     )
 
 
@@ -245,60 +324,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="keyword arguments as a JSON object, e.g. '{\"size\": 2}'",
     )
-    _option(
-        p, "--priority", env="TASKENGINE_DISPATCH_PRIORITY", type=int, default=0, help="priority"
-    )
-    _list_option(
-        p,
-        "--exclusive",
-        dest="exclusive",
-        env="TASKENGINE_DISPATCH_EXCLUSIVE",
-        env_format="comma-separated",
-        convert=_comma_list,
-        metavar="RESOURCE",
-        help="a resource the task needs alone (repeatable)",
-    )
-    _list_option(
-        p,
-        "--shared",
-        dest="shared",
-        env="TASKENGINE_DISPATCH_SHARED",
-        env_format="comma-separated",
-        convert=_comma_list,
-        metavar="RESOURCE",
-        help="a resource the task shares with other shared holders (repeatable)",
-    )
-    _option(
-        p,
-        "--timeout",
-        env="TASKENGINE_DISPATCH_TIMEOUT",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="kill an attempt that runs longer",
-    )
-    _option(
-        p,
-        "--retries",
-        env="TASKENGINE_DISPATCH_RETRIES",
-        type=_non_negative_int,
-        default=0,
-        help="attempts after a failure",
-    )
     _flag(
         p,
         "--no-validate",
         env="TASKENGINE_DISPATCH_NO_VALIDATE",
         help="do not import the function's module here to check it exists",
     )
-    _flag(p, "--wait", env="TASKENGINE_DISPATCH_WAIT", help="wait for the task and show it")
+    _dispatch_options(p, "DISPATCH")
+
+    p = add(
+        "submit",
+        "queue one command task: the command runs natively in its own process group (no "
+        "Python); a non-zero exit ends the task failed",
+    )
+    p.add_argument(
+        "command_argv",
+        metavar="COMMAND",
+        nargs=argparse.REMAINDER,
+        help="the command and its arguments, after `--`, e.g. `taskengine submit -- make -j2`",
+    )
+    _list_option(
+        p,
+        "--env",
+        dest="env",
+        env="TASKENGINE_SUBMIT_ENV",
+        env_format="comma-separated KEY=VALUE",
+        convert=_comma_list,
+        item_type=_key_value,
+        metavar="KEY=VALUE",
+        help="an environment variable for the command, over the worker's (repeatable)",
+    )
     _option(
         p,
-        "--wait-timeout",
-        env="TASKENGINE_DISPATCH_WAIT_TIMEOUT",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="with --wait: give up after this long (exit 2)",
+        "--cwd",
+        env="TASKENGINE_SUBMIT_CWD",
+        metavar="DIR",
+        help="the command's working directory on the worker",
     )
+    _dispatch_options(p, "SUBMIT")
 
     tasks = add("tasks", "list, show and cancel tasks")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
@@ -327,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task_id", metavar="ID", type=_positive_int)
     p = tasks_sub.add_parser("cancel", help="cancel one task", parents=[common])
     p.add_argument("task_id", metavar="ID", type=_positive_int)
+
+    from taskengine._cli_jobs import add_jobs_command
+
+    add_jobs_command(add, common)
 
     from taskengine import _cli_logs  # the logs command lives in its own module
 
@@ -485,21 +552,40 @@ def _cmd_uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_dispatch(args: argparse.Namespace) -> int:
-    engine = _engine(args)
-    task = engine.dispatch(
-        args.function,
-        args=args.args or [],
-        kwargs=args.kwargs,
-        priority=args.priority,
-        exclusive_resources=args.exclusive or (),
-        shared_resources=args.shared or (),
-        timeout=args.timeout,
-        retries=args.retries,
-        validate=not args.no_validate,
-    )
+def _scheduling(args: argparse.Namespace) -> dict[str, Any]:
+    """The dispatch options `dispatch` and `submit` share, as keyword arguments."""
+    return {
+        "priority": args.priority,
+        "exclusive_resources": args.exclusive or (),
+        "shared_resources": args.shared or (),
+        "timeout": args.timeout,
+        "retries": args.retries,
+        "task_group": args.group,
+        "depends_on": args.depends_on or (),
+    }
+
+
+def _wait_showing_progress(task: Task, timeout: float | None, quiet: bool) -> None:
+    """Wait for ``task``; unless ``quiet``, say on stderr each time its state changes (and
+    why it waits), so a long wait is never silent."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = ""
+    while True:
+        task.refresh()
+        line = task.state + (f" ({task.reason})" if task.reason and not task.done else "")
+        if line != seen and not quiet:
+            print(f"task {task.id}: {line}", file=sys.stderr, flush=True)
+        seen = line
+        if task.done:
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"task {task.id} is still {task.state} after {timeout}s")
+        time.sleep(0.1)
+
+
+def _report(task: Task, args: argparse.Namespace, verb: str) -> int:
     if args.wait:
-        task.wait(timeout=args.wait_timeout)
+        _wait_showing_progress(task, args.wait_timeout, quiet=args.json)
         if args.json:
             _print_json(task.as_dict())
         else:
@@ -508,8 +594,34 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"id": task.id})
     else:
-        print(f"dispatched task {task.id}")
+        print(f"{verb} task {task.id}")
     return 0
+
+
+def _cmd_dispatch(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    task = engine.dispatch(
+        args.function,
+        args=args.args or [],
+        kwargs=args.kwargs,
+        validate=not args.no_validate,
+        **_scheduling(args),
+    )
+    return _report(task, args, "dispatched")
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from taskengine.command import Command
+
+    argv = list(args.command_argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise CliError("submit needs a command: taskengine submit [options] -- COMMAND [ARG...]")
+    env = dict(item.split("=", 1) for item in args.env or [])
+    engine = _engine(args)
+    task = engine.dispatch(Command(argv, env=env or None, cwd=args.cwd), **_scheduling(args))
+    return _report(task, args, "submitted")
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
@@ -587,6 +699,12 @@ def _cmd_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from taskengine._cli_jobs import run_jobs_command
+
+    return run_jobs_command(args)
+
+
 def _cmd_worker(args: argparse.Namespace) -> NoReturn:
     from taskengine._binaries import find_worker_binary
 
@@ -616,7 +734,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "install": _cmd_install,
     "uninstall": _cmd_uninstall,
     "dispatch": _cmd_dispatch,
+    "submit": _cmd_submit,
     "tasks": _cmd_tasks,
+    "jobs": _cmd_jobs,
     "workers": _cmd_workers,
     "logs": lambda args: _cli_logs_run(args),
     "worker": _cmd_worker,

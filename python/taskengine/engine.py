@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskengine import _spec
+from taskengine._engine_classes import TaskClassesMixin
+from taskengine._engine_jobs import JobsMixin
 from taskengine._engine_output import TaskOutputMixin
 from taskengine._functions import function_path, normalize_path, resolve
 from taskengine._retval import extract_references
@@ -69,7 +71,7 @@ def _function_path(func: object, validate: bool) -> str:
     return path
 
 
-class Engine(TaskOutputMixin):
+class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin):
     """A connection to a taskengine store (SQLite or PostgreSQL), named by URL.
 
     Every method that writes does so in one transaction and validates its input first, so

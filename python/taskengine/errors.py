@@ -13,6 +13,7 @@ __all__ = [
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
+    "JobConfigError",
     "NoCurrentTask",
     "NotFound",
     "NotSerializable",
@@ -21,6 +22,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "TaskCanceled",
+    "TaskConfigError",
     "TaskEngineError",
 ]
 
@@ -35,6 +37,10 @@ class InvalidArgument(TaskEngineError, ValueError):
 
 class InvalidUrl(InvalidArgument):
     """A store URL that names no supported backend or is malformed."""
+
+
+class JobConfigError(InvalidArgument):
+    """A job file or job definition that is invalid; the message names the job and the field."""
 
 
 class ArtifactTooLarge(InvalidArgument):
@@ -71,6 +77,32 @@ class FunctionNotFound(InvalidArgument):
 
 class NotSerializable(InvalidArgument, TypeError):
     """A task argument or result that cannot be stored as JSON."""
+
+
+class TaskConfigError(InvalidArgument):
+    """Invalid task data for a task class, or an unknown task class (debusine's name).
+
+    The message names the class and the field at fault. ``original_exception`` is the error
+    that triggered it (a pydantic ``ValidationError``, say), when there is one.
+    """
+
+    def __init__(self, message: str | None, original_exception: Exception | None = None) -> None:
+        """Keep the message and the exception that caused it."""
+        super().__init__(message)
+        self.message = message
+        self.original_exception = original_exception
+
+    def add_parent_message(self, msg: str) -> None:
+        """Prepend the message of the containing scope: ``"<msg>: <message>"``."""
+        self.message = f"{msg}: {self.message}" if self.message else msg
+        self.args = (self.message,)
+
+    def __str__(self) -> str:
+        """The message, with the original exception's when there is one."""
+        text = self.message or ""
+        if self.original_exception is not None and not text:
+            return str(self.original_exception)
+        return text
 
 
 class TaskCanceled(BaseException):

@@ -96,6 +96,11 @@ class Task:
         return self._row().get("result")
 
     @property
+    def history(self) -> list[dict[str, Any]]:
+        """Entries the task's event reactions recorded (task classes), oldest first."""
+        return cast(list[dict[str, Any]], self._row().get("history") or [])
+
+    @property
     def error(self) -> ErrorInfo | None:
         """``{"type", "message", "traceback": [frames]}`` when the attempt failed, else None."""
         return cast("ErrorInfo | None", self._row().get("error"))

@@ -46,6 +46,13 @@ def append_id(path: str, tag: int) -> int:
     return tag
 
 
+def append_id_and_sleep(path: str, tag: int, seconds: float) -> int:
+    """Append ``tag`` and the time to ``path`` when the task starts, then sleep ``seconds``."""
+    append_line(path, f"{tag} {time.time()}")
+    time.sleep(seconds)
+    return tag
+
+
 def _count_attempt(counter: str) -> int:
     """Add one byte to ``counter`` and return its new size: 1 on the first call, and so on."""
     fd = os.open(counter, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -240,6 +240,48 @@ def test_dispatch_wait_runs_on_a_worker(
     assert "in _check_positive" in out
 
 
+def test_submit_runs_a_command_and_shows_progress(
+    engine: Engine, worker: Callable[..., WorkerProcess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    worker()
+    group = engine.create_task_group("cli")
+    argv = ["--url", engine.url, "submit", "--env", "GREETING=hello", "--group", str(group.id)]
+    argv += ["--wait", "--wait-timeout", "60", "--", "sh", "-c", 'echo "$GREETING from sh"']
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "hello from sh" in captured.out
+    # Progress goes to stderr, one line per state change, ending with the final state.
+    progress = captured.err.strip().splitlines()
+    assert progress and progress[-1].endswith(": completed"), progress
+    (task,) = engine.list_tasks(task_group=group)
+    assert task.kind == "command" and task.state == "completed"
+
+    failing = ["--url", engine.url, "--json", "submit", "--wait", "--", "sh", "-c", "exit 3"]
+    assert main(failing) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["state"] == "failed"
+    assert captured.err == ""  # --json: nothing but the JSON document
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["submit"], "submit needs a command"),
+        (["submit", "--env", "NOEQUALS", "--", "true"], "KEY=VALUE"),
+        (["dispatch", "sample_tasks:add", "--depends-on", "0"], "--depends-on"),
+    ],
+)
+def test_submit_and_dispatch_reject_bad_input_in_one_line(
+    argv: list[str], words: str, tmp_path: Path
+) -> None:
+    done = run_cli("--url", f"sqlite:///{tmp_path / 'x.db'}", *argv)
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr
+    # argparse may print the usage first; the error itself is one line.
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("taskengine") and words in last, done.stderr
+
+
 def test_demo_runs_everything_as_planned(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,6 +49,7 @@ def test_errors_module_names_match_the_core_contract() -> None:
         "TaskEngineError": (Exception,),
         "InvalidArgument": (errors.TaskEngineError, ValueError),
         "InvalidUrl": (errors.InvalidArgument,),
+        "JobConfigError": (errors.InvalidArgument,),
         "NotFound": (errors.TaskEngineError, LookupError),
         "StoreUnavailable": (errors.TaskEngineError, ConnectionError),
         "StoreError": (errors.TaskEngineError,),
@@ -56,6 +57,7 @@ def test_errors_module_names_match_the_core_contract() -> None:
         "StaleAttempt": (errors.TaskEngineError,),
         "FunctionNotFound": (errors.InvalidArgument,),
         "NotSerializable": (errors.InvalidArgument, TypeError),
+        "TaskConfigError": (errors.InvalidArgument,),
         "ArtifactTooLarge": (errors.InvalidArgument,),
         "NoCurrentTask": (errors.TaskEngineError, RuntimeError),
         # Raised inside tasks, never by the core: a BaseException, like CancelledError.

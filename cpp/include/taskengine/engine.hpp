@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "taskengine/store.hpp"
+#include "taskengine/task_class.hpp"
 
 namespace taskengine {
 
@@ -23,6 +24,11 @@ class Engine {
 
   TaskId dispatch(const TaskSpec& spec);
   std::vector<TaskId> dispatch_many(const std::vector<TaskSpec>& specs);
+  // A task of `task_class` (see taskengine/task_class.hpp).
+  TaskId create_work_request(const TaskClass& task_class, const Json& task_data,
+                             TaskSpec options = {}) {
+    return taskengine::create_work_request(*store_, task_class, task_data, std::move(options));
+  }
 
   Task get_task(TaskId id);  // throws NotFound
   std::vector<Task> list_tasks(const TaskFilter& filter = {});

@@ -30,6 +30,13 @@ class InvalidUrl : public InvalidArgument {
   using InvalidArgument::InvalidArgument;
 };
 
+// A job definition (or job set) that is invalid; the message names the job
+// and the field.
+class JobConfigError : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
 // A task, task group or worker id that does not exist.
 class NotFound : public Error {
  public:

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "taskengine/jobs.hpp"
 #include "taskengine/task.hpp"
 #include "taskengine/task_output.hpp"
 #include "taskengine/worker_info.hpp"
@@ -99,6 +100,31 @@ class Store {
   // Requeues a running attempt without counting it against the retry policy
   // (graceful shutdown).
   virtual bool requeue(TaskId id, std::int64_t fence, const std::string& reason) = 0;
+
+  // Hands a running attempt back because the task class's can_run_on refused
+  // `worker`: like requeue, and `worker` never claims the task again.
+  virtual bool decline(TaskId id, std::int64_t fence, WorkerId worker,
+                       const std::string& reason) = 0;
+  // Jobs and builds (jobcontrol's vocabulary, see jobs.hpp).
+  // Makes the stored job set `jobs`, in one transaction: new ids are
+  // created, known ones replaced, and jobs no longer in the set are deleted
+  // with their builds. Throws JobConfigError for an invalid set, and
+  // InvalidArgument when a job to delete still has an unfinished build or an
+  // unfinished build depends on one of its builds; then nothing changes.
+  virtual JobsLoaded load_jobs(const std::vector<JobDefinition>& jobs) = 0;
+  virtual std::optional<Job> get_job(const std::string& id) = 0;
+  virtual std::vector<Job> list_jobs() = 0;  // by id
+  // Creates, in one transaction, the build of `job_id` and first a build of
+  // every dependency (direct or not) that `config` does not pin to an
+  // existing completed build. Returns the build id. Throws NotFound for an
+  // unknown job and InvalidArgument for a bad pin.
+  virtual TaskId create_build(const std::string& job_id, const BuildConfig& config) = 0;
+  virtual std::optional<Build> get_build(TaskId id) = 0;  // nullopt: no such build
+  // Deletes a finished build with its progress, log records and artifacts.
+  // Throws NotFound, or InvalidArgument while it is unfinished or an
+  // unfinished build depends on it.
+  virtual void delete_build(TaskId id) = 0;
+  virtual std::vector<Build> job_builds(const BuildFilter& filter) = 0;  // NotFound: no job
 
   // Opens a listener for one worker. It wakes when a task of the worker's
   // type may have become startable (dispatched, unblocked, freed resources,

@@ -69,6 +69,10 @@ struct TaskSpec {
   RetryPolicy retry;
   std::optional<double> timeout_seconds;
   std::optional<std::string> unique_key;
+  // Task classes: history entries written with the task (on_creation
+  // reactions), and workers known not to pass its can_run_on.
+  Json history = Json::array();
+  std::vector<WorkerId> declined_by;
 
   // Throws InvalidArgument naming the first problem found.
   void validate() const;
@@ -108,6 +112,7 @@ struct Task {
   Json result;  // null until completed
   Json error;   // null, or {"type", "message", "traceback": [frames]}
   std::optional<std::string> reason;
+  Json history = Json::array();  // event reactions recorded with the task
 
   Json to_json() const;
 };
@@ -120,6 +125,10 @@ struct Completion {
   Json result;
   Json error;
   std::optional<std::string> reason;
+  Json history = Json::array();  // entries appended to the task's history
+  // A task class's can_run_on refused this worker: hand the task back
+  // without counting the attempt; the worker never claims it again.
+  bool declined = false;
 };
 
 }  // namespace taskengine

@@ -25,6 +25,10 @@ struct WorkerOptions {
   std::chrono::milliseconds kill_grace{3000};
   // SIGTERM on the worker: running tasks get this long to finish.
   std::chrono::milliseconds shutdown_grace{30000};
+  // Short tasks are claimed ahead, in batches: the worker holds up to about
+  // this much estimated work per slot in a local queue (0: claim only for
+  // idle slots). Tasks that run longer than this are never held.
+  std::chrono::milliseconds prefetch_window{20};
   Json metadata = Json::object();  // merged over the system metadata
 };
 

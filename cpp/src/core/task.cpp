@@ -205,6 +205,7 @@ void TaskSpec::validate() const {
   if (timeout_seconds && !(*timeout_seconds > 0 && std::isfinite(*timeout_seconds)))
     throw InvalidArgument("'timeout' must be a positive number of seconds");
   if (unique_key && unique_key->empty()) throw InvalidArgument("'unique_key' is empty");
+  if (!history.is_array()) throw InvalidArgument("'history' must be a list");
 }
 
 Json TaskSpec::to_json() const {
@@ -221,7 +222,9 @@ Json TaskSpec::to_json() const {
           {"requirements", requirements.to_json()},
           {"retry", retry.to_json()},
           {"timeout", optional_json(timeout_seconds)},
-          {"unique_key", optional_json(unique_key)}};
+          {"unique_key", optional_json(unique_key)},
+          {"history", history},
+          {"declined_by", declined_by}};
 }
 
 TaskSpec TaskSpec::from_json(const Json& j) {
@@ -270,7 +273,8 @@ Json Task::to_json() const {
           {"worker", optional_json(worker_name)},
           {"result", result},
           {"error", error},
-          {"reason", optional_json(reason)}};
+          {"reason", optional_json(reason)},
+          {"history", history}};
 }
 
 }  // namespace taskengine

@@ -24,13 +24,22 @@ namespace {
 
 constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
 
-std::string absolute_path(const std::string& path) {
+// The database's absolute, symlink-free path, the same in every process
+// whether or not the file exists yet (the first process opens it before
+// creating it): the directory is resolved, the file name kept.
+std::string canonical_database_path(const std::string& path) {
+  std::string absolute = path;
+  if (absolute.empty() || absolute[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) != nullptr) absolute = std::string(cwd) + "/" + path;
+  }
+  auto slash = absolute.rfind('/');
+  std::string directory = slash == 0 ? "/" : absolute.substr(0, slash);
+  std::string name = absolute.substr(slash + 1);
   char resolved[PATH_MAX];
-  if (realpath(path.c_str(), resolved) != nullptr) return resolved;
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
-  return std::string(cwd) + "/" + path;
+  if (realpath(directory.c_str(), resolved) == nullptr) return absolute;
+  std::string base = resolved;
+  return (base == "/" ? "" : base) + "/" + name;
 }
 
 sockaddr_un make_address(const std::string& path) {
@@ -114,14 +123,14 @@ class SocketListener final : public WakeupListener {
 }  // namespace
 
 LocalWakeup::LocalWakeup(const std::string& database_path) {
-  std::string beside = absolute_path(database_path) + "-wakeup";
+  std::string beside = canonical_database_path(database_path) + "-wakeup";
   // Socket paths are limited to 107 bytes; deep database paths get a
   // directory in /tmp named by a hash of the database's path instead.
   if (beside.size() + 40 <= kMaxSocketPath) {
     directory_ = beside;
   } else {
     directory_ = "/tmp/taskengine-wakeup-" +
-                 std::to_string(std::hash<std::string>{}(absolute_path(database_path)));
+                 std::to_string(std::hash<std::string>{}(canonical_database_path(database_path)));
   }
 }
 

@@ -241,10 +241,37 @@ std::vector<std::string> version_two(const Dialect& d) {
   };
 }
 
+// Task classes: which workers refused a task in can_run_on, so that they
+// never claim it again (the claim skips these pairs) and a waiting task can
+// say why nobody runs it.
+std::vector<std::string> version_three(const Dialect& d) {
+  return {
+      "CREATE TABLE taskengine_task_declines ("
+      " task_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+          " worker_id " +
+          d.bigint +
+          " NOT NULL REFERENCES taskengine_workers(id) ON DELETE CASCADE,"
+          " reason TEXT NOT NULL DEFAULT '',"
+          " PRIMARY KEY (task_id, worker_id))",
+  };
+}
+
+// Builds (jobcontrol's vocabulary) are tasks with a job_id: each records the
+// configuration it was created with, and a job's builds are read in order.
+std::vector<std::string> version_four(const Dialect& d) {
+  return {
+      "ALTER TABLE taskengine_tasks ADD COLUMN build_config " + d.json,
+      "CREATE INDEX taskengine_tasks_job ON taskengine_tasks (job_id, id)"
+      " WHERE job_id IS NOT NULL",
+  };
+}
+
 // What running tasks produce: artifact contents live in the store (so a
 // reader on any host can fetch them), one artifact per name and task, and
 // each log record says when the store wrote it (one value per write).
-std::vector<std::string> version_three(const Dialect& d) {
+std::vector<std::string> version_five(const Dialect& d) {
   return {
       "ALTER TABLE taskengine_artifacts ADD COLUMN content " + d.blob,
       "CREATE UNIQUE INDEX taskengine_artifacts_name ON taskengine_artifacts (task_id, name)",
@@ -257,7 +284,9 @@ std::vector<std::string> version_three(const Dialect& d) {
 std::vector<Migration> build(const Dialect& d) {
   return {{1, "the whole task model", version_one(d)},
           {2, "resource queue places as (queue_rank, task_id)", version_two(d)},
-          {3, "task output: artifact contents, log write times", version_three(d)}};
+          {3, "task classes: workers that declined a task", version_three(d)},
+          {4, "builds of jobs", version_four(d)},
+          {5, "task output: artifact contents, log write times", version_five(d)}};
 }
 
 }  // namespace
@@ -276,12 +305,17 @@ const std::vector<Migration>& postgres_migrations() {
 }
 
 const std::vector<std::string>& owned_tables() {
-  static const std::vector<std::string> tables = {
-      "taskengine_artifacts",      "taskengine_log_records",
-      "taskengine_progress",       "taskengine_task_dependencies",
-      "taskengine_task_resources", "taskengine_tasks",
-      "taskengine_jobs",           "taskengine_workers",
-      "taskengine_task_groups",    "taskengine_schema"};
+  static const std::vector<std::string> tables = {"taskengine_task_declines",
+                                                  "taskengine_artifacts",
+                                                  "taskengine_log_records",
+                                                  "taskengine_progress",
+                                                  "taskengine_task_dependencies",
+                                                  "taskengine_task_resources",
+                                                  "taskengine_tasks",
+                                                  "taskengine_jobs",
+                                                  "taskengine_workers",
+                                                  "taskengine_task_groups",
+                                                  "taskengine_schema"};
   return tables;
 }
 

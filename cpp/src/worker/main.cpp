@@ -32,6 +32,8 @@ options (each also read from the environment variable shown):
   --poll-interval SECONDS  fallback poll when no wake-up arrives (default: 1)
   --shutdown-grace SECONDS time running tasks get after SIGTERM (default: 30)
   --kill-grace SECONDS     SIGTERM-to-SIGKILL delay on cancel/timeout (default: 3)
+  --prefetch-window S      claim short tasks ahead: hold up to this much estimated work
+                           per slot in a local queue; 0 turns it off (default: 0.02)
   --log-level LEVEL        trace, debug, info, warning, error (default: info) [TASKENGINE_LOG_LEVEL]
   --version, --help
 )";
@@ -41,15 +43,18 @@ std::string env_or(const char* name, const std::string& fallback) {
   return value && *value ? value : fallback;
 }
 
-std::chrono::milliseconds seconds_option(const std::string& flag, const std::string& text) {
+std::chrono::milliseconds seconds_option(const std::string& flag, const std::string& text,
+                                         bool zero_allowed = false) {
   try {
     std::size_t used = 0;
     double seconds = std::stod(text, &used);
-    if (used != text.size() || !(seconds > 0)) throw std::invalid_argument(text);
+    if (used != text.size() || !(seconds > 0 || (zero_allowed && seconds == 0)))
+      throw std::invalid_argument(text);
     return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
   } catch (const std::exception&) {
-    throw taskengine::InvalidArgument(flag + " needs a positive number of seconds, got '" + text +
-                                      "'");
+    throw taskengine::InvalidArgument(flag + " needs a " + (zero_allowed ? "" : "positive ") +
+                                      "number of seconds" + (zero_allowed ? " (0 or more)" : "") +
+                                      ", got '" + text + "'");
   }
 }
 
@@ -111,6 +116,8 @@ taskengine::WorkerOptions parse(int argc, char** argv) {
       options.shutdown_grace = seconds_option(flag, value);
     else if (flag == "--kill-grace")
       options.kill_grace = seconds_option(flag, value);
+    else if (flag == "--prefetch-window")
+      options.prefetch_window = seconds_option(flag, value, true);
     else if (flag == "--log-level")
       level = value;
     else

@@ -5,6 +5,7 @@
 
 #include "exec/command_executor.hpp"
 #include "exec/process_group.hpp"
+#include "worker/task_class_run.hpp"
 
 namespace taskengine::worker {
 namespace {
@@ -45,13 +46,20 @@ void Slot::start(Task task) {
     fence_ = task.fence;
     kill_reason_ = KillReason::None;
     deadline_.reset();
+    started_ = std::chrono::steady_clock::now();
     if (task.timeout_seconds)
-      deadline_ = std::chrono::steady_clock::now() +
+      deadline_ = *started_ +
                   std::chrono::microseconds(static_cast<std::int64_t>(*task.timeout_seconds * 1e6));
     current_ = task;
     pending_ = std::move(task);
   }
   wake_.notify_all();
+}
+
+std::optional<std::chrono::steady_clock::time_point> Slot::started() const {
+  std::lock_guard lock(mutex_);
+  if (!current_) return std::nullopt;
+  return started_;
 }
 
 std::optional<TaskId> Slot::task_id() const {
@@ -96,6 +104,7 @@ void Slot::loop() {
       task = std::move(*pending_);
       pending_.reset();
     }
+    auto started = std::chrono::steady_clock::now();
     Completion completion;
     try {
       completion = execute(task);
@@ -140,7 +149,8 @@ void Slot::loop() {
     if (reason == KillReason::Shutdown || reason == KillReason::Lost) {
       completion.state = TaskState::Waiting;  // the supervisor requeues or drops it
     }
-    done_(std::move(completion));
+    done_(std::move(completion), std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - started));
   }
 }
 
@@ -153,15 +163,27 @@ Completion Slot::execute(const Task& task) {
     case TaskKind::Function:
       return run_function_task(task);
     case TaskKind::TaskClass:
-      break;
+      return run_task_class_task(task);
   }
   return {task.id,
           task.fence,
           TaskState::Failed,
           nullptr,
-          error_json("UnsupportedTaskKind",
-                     "this worker cannot run task classes yet (task '" + task.name + "')"),
+          error_json("UnsupportedTaskKind", "unknown task kind of task '" + task.name + "'"),
           std::string("unsupported task kind")};
+}
+
+Completion Slot::run_task_class_task(const Task& task) {
+  auto on_started = [this](pid_t pgid) {
+    pgid_ = pgid;
+    if (kill_reason_ != KillReason::None) ::kill(-pgid, SIGKILL);
+  };
+  // Task classes run in the same executor: their records are stored too.
+  auto on_message = [this, &task](const Json& message) {
+    if (message.value("id", Json()) == Json(task.id)) output_.add(task.id, task.fence, message);
+  };
+  exec::PythonOutcome outcome = python_.run(task_class_request(task), on_started, on_message);
+  return task_class_completion(task, outcome);
 }
 
 Completion Slot::run_command_task(const Task& task) {

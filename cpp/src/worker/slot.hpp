@@ -24,7 +24,9 @@ enum class KillReason { None, Canceled, Timeout, Shutdown, Lost };
 // may kill the task's process group from outside.
 class Slot {
  public:
-  using Done = std::function<void(Completion)>;
+  // Called on the slot's thread when an attempt ended, with how long it ran;
+  // the slot is idle by then, so the callback may start() the next task.
+  using Done = std::function<void(Completion, std::chrono::microseconds ran)>;
 
   // `output` (which must outlive the slot) receives what tasks send besides
   // their result: log records, progress, artifacts.
@@ -46,12 +48,15 @@ class Slot {
   std::optional<TaskId> task_id() const;
   std::int64_t fence() const { return fence_.load(); }
   std::optional<std::chrono::steady_clock::time_point> deadline() const;
+  // When the running task was handed to the slot; nullopt when idle.
+  std::optional<std::chrono::steady_clock::time_point> started() const;
 
  private:
   void loop();
   Completion execute(const Task& task);
   Completion run_command_task(const Task& task);
   Completion run_function_task(const Task& task);
+  Completion run_task_class_task(const Task& task);
 
   int index_;
   OutputBuffer& output_;
@@ -68,6 +73,7 @@ class Slot {
   std::optional<Task> pending_;
   std::optional<Task> current_;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::optional<std::chrono::steady_clock::time_point> started_;
   bool stopping_ = false;
   std::thread killer_;
   std::thread thread_;

@@ -7,13 +7,16 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "exec/process_group.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
 #include "worker/output_buffer.hpp"
+#include "worker/prefetch.hpp"
 #include "worker/slot.hpp"
+#include "worker/task_class_run.hpp"
 #include "worker/worker_metadata.hpp"
 
 namespace taskengine {
@@ -29,7 +32,8 @@ using worker::Slot;
 
 class Worker::Impl {
  public:
-  explicit Impl(WorkerOptions options) : options_(std::move(options)) {
+  explicit Impl(WorkerOptions options)
+      : options_(std::move(options)), prefetch_(options_.concurrency, options_.prefetch_window) {
     if (options_.concurrency < 1) throw InvalidArgument("concurrency must be at least 1");
     if (options_.heartbeat.count() <= 0) throw InvalidArgument("heartbeat must be positive");
     if (options_.heartbeat_timeout <= options_.heartbeat)
@@ -58,12 +62,18 @@ class Worker::Impl {
   void handle_cancels();
   void enforce_timeouts();
   void claim();
+  void start_queued();
+  void release_queued(bool requeue);
+  int prefetch_target() const;
+  void release_excess();
+  void on_done(std::size_t slot, Completion completion, std::chrono::microseconds ran);
   void shutdown();
   int busy_slots() const;
 
   WorkerOptions options_;
   std::unique_ptr<Store> store_;
   WorkerInfo info_;
+  Json task_class_metadata_;  // analyze_worker_all_tasks, asked once at start
   // Declared before the slots, so it outlives them.
   std::unique_ptr<worker::OutputBuffer> output_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -72,6 +82,9 @@ class Worker::Impl {
   std::condition_variable changed_;
   bool woken_ = false;
   std::deque<Completion> completions_;
+  // Claimed tasks waiting for a slot (see PrefetchPolicy); guarded by mutex_.
+  std::deque<Task> queued_;
+  worker::PrefetchPolicy prefetch_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> threads_stop_{false};
   std::atomic<bool> lost_{false};
@@ -82,7 +95,14 @@ void Worker::Impl::register_self() {
   info_.worker_type = options_.worker_type;
   info_.hostname = worker::host_name();
   info_.pid = ::getpid();
+  if (task_class_metadata_.is_null())
+    task_class_metadata_ = worker::analyze_task_classes(
+        worker::resolve_python(options_.python), options_.imports,
+        {{"TASKENGINE_URL", options_.url}, {"TASKENGINE_WORKER", options_.name}});
   info_.metadata = worker::collect_metadata(options_);
+  // The worker's own options win over what the task classes report.
+  for (const auto& [key, value] : task_class_metadata_.items())
+    if (!info_.metadata.contains(key)) info_.metadata[key] = value;
   info_.id = store_->register_worker(info_);
 }
 
@@ -142,9 +162,14 @@ void Worker::Impl::flush_completions() {
   output_->flush();
   std::vector<Completion> finished;
   for (auto& c : batch) {
-    if (c.state == TaskState::Waiting) {
+    if (c.declined) {
+      // Its task class's can_run_on refused this worker: leave it to others.
+      if (!lost_) store_->decline(c.task_id, c.fence, info_.id, c.reason.value_or("declined"));
+    } else if (c.state == TaskState::Waiting) {
       // Interrupted by shutdown: hand the task back for another worker.
-      if (!lost_) store_->requeue(c.task_id, c.fence, "worker stopped before the task finished");
+      if (!lost_)
+        store_->requeue(c.task_id, c.fence,
+                        c.reason.value_or("worker stopped before the task finished"));
     } else {
       finished.push_back(std::move(c));
     }
@@ -156,10 +181,27 @@ void Worker::Impl::flush_completions() {
 }
 
 void Worker::Impl::handle_cancels() {
-  for (const auto& [task_id, fence] : store_->canceling_tasks(info_.id)) {
-    for (auto& slot : slots_)
-      if (slot->task_id() == task_id && slot->fence() == fence)
-        slot->kill(KillReason::Canceled, options_.kill_grace);
+  auto canceling = store_->canceling_tasks(info_.id);
+  if (canceling.empty()) return;
+  std::set<std::pair<TaskId, std::int64_t>> wanted(canceling.begin(), canceling.end());
+  {
+    // Tasks still waiting for a slot never started: they just end
+    // canceled. Taken out first, so no slot starts one of them meanwhile.
+    std::lock_guard lock(mutex_);
+    for (auto it = queued_.begin(); it != queued_.end();) {
+      if (wanted.count({it->id, it->fence})) {
+        completions_.push_back(
+            {it->id, it->fence, TaskState::Canceled, nullptr, nullptr, std::string("canceled")});
+        it = queued_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& slot : slots_) {
+    auto id = slot->task_id();
+    if (id && wanted.count({*id, slot->fence()}))
+      slot->kill(KillReason::Canceled, options_.kill_grace);
   }
 }
 
@@ -172,22 +214,94 @@ void Worker::Impl::enforce_timeouts() {
 }
 
 void Worker::Impl::claim() {
-  int free_slots = options_.concurrency - busy_slots();
-  if (free_slots <= 0) return;
-  auto tasks = store_->claim(info_, free_slots);
-  for (auto& task : tasks) {
-    for (auto& slot : slots_) {
-      if (!slot->busy()) {
-        slot->start(std::move(task));
-        break;
-      }
+  int wanted;
+  {
+    std::lock_guard lock(mutex_);
+    int queued = static_cast<int>(queued_.size());
+    int idle = options_.concurrency - busy_slots();
+    int target = prefetch_target();
+    // Claim when a slot would otherwise idle, or when the local queue ran
+    // down to half its target: claims come in batches, not one by one.
+    if (idle <= queued && queued > target / 2) return;
+    wanted = idle + target - queued;
+  }
+  if (wanted <= 0) return;
+  auto tasks = store_->claim(info_, wanted);
+  if (tasks.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (auto& task : tasks) queued_.push_back(std::move(task));
+  start_queued();
+}
+
+void Worker::Impl::start_queued() {
+  // Called with mutex_ held: slots are handed tasks only under it, so a
+  // slot finishing on its own thread and the claim loop never both start it.
+  for (auto& slot : slots_) {
+    if (queued_.empty()) return;
+    if (!slot->busy()) {
+      slot->start(std::move(queued_.front()));
+      queued_.pop_front();
     }
   }
+}
+
+void Worker::Impl::on_done(std::size_t index, Completion completion,
+                           std::chrono::microseconds ran) {
+  {
+    std::lock_guard lock(mutex_);
+    prefetch_.record(ran);
+    completions_.push_back(std::move(completion));
+    // The slot takes its next task right here, without a trip through the
+    // claim loop; stopping or lost workers start nothing new.
+    if (!queued_.empty() && !stop_requested_ && !lost_ && !slots_[index]->busy()) {
+      slots_[index]->start(std::move(queued_.front()));
+      queued_.pop_front();
+    }
+  }
+  changed_.notify_all();
+}
+
+// The prefetch target given the slots' current runs; called with mutex_ held.
+int Worker::Impl::prefetch_target() const {
+  auto now = Clock::now();
+  std::chrono::microseconds longest(0);
+  for (const auto& slot : slots_)
+    if (auto started = slot->started())
+      longest =
+          std::max(longest, std::chrono::duration_cast<std::chrono::microseconds>(now - *started));
+  return prefetch_.target(longest);
+}
+
+// Tasks held beyond the current target go back to the store (the work got
+// longer than the estimate): other workers may run them now. They never
+// started, so no attempt counts.
+void Worker::Impl::release_excess() {
+  std::lock_guard lock(mutex_);
+  auto target = static_cast<std::size_t>(prefetch_target());
+  while (queued_.size() > target) {
+    const Task& task = queued_.back();
+    completions_.push_back({task.id, task.fence, TaskState::Waiting, nullptr, nullptr,
+                            "handed back unstarted: the worker's slots stayed busy"});
+    queued_.pop_back();
+  }
+}
+
+// Hands the tasks still waiting for a slot back to the store (requeue: they
+// never started, so no attempt counts) or, for a lost worker, drops them:
+// they belong to others by now.
+void Worker::Impl::release_queued(bool requeue) {
+  std::lock_guard lock(mutex_);
+  for (auto& task : queued_)
+    if (requeue)
+      completions_.push_back(
+          {task.id, task.fence, TaskState::Waiting, nullptr, nullptr, std::nullopt});
+  queued_.clear();
 }
 
 void Worker::Impl::shutdown() {
   spdlog::info("worker {} stopping: waiting up to {} ms for {} running task(s)", info_.name,
                options_.shutdown_grace.count(), busy_slots());
+  release_queued(true);
   auto deadline = Clock::now() + options_.shutdown_grace;
   while (busy_slots() > 0 && Clock::now() < deadline) {
     flush_completions();
@@ -210,19 +324,18 @@ int Worker::Impl::run() {
                info_.worker_type, store_->backend(), options_.concurrency);
 
   std::string python = worker::resolve_python(options_.python);
+  // Task classes check can_run_on against the metadata the worker registered.
   std::map<std::string, std::string> env = {{"TASKENGINE_URL", options_.url},
-                                            {"TASKENGINE_WORKER", info_.name}};
+                                            {"TASKENGINE_WORKER", info_.name},
+                                            {"TASKENGINE_WORKER_METADATA", info_.metadata.dump()}};
   output_ =
       std::make_unique<worker::OutputBuffer>(options_.url, kOutputInterval, kMaxBufferedRecords);
   for (int i = 0; i < options_.concurrency; ++i)
-    slots_.push_back(
-        std::make_unique<Slot>(i, python, options_.imports, env, *output_, [this](Completion c) {
-          {
-            std::lock_guard lock(mutex_);
-            completions_.push_back(std::move(c));
-          }
-          changed_.notify_all();
-        }));
+    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, *output_,
+                                            [this, i](Completion c, std::chrono::microseconds ran) {
+                                              on_done(static_cast<std::size_t>(i), std::move(c),
+                                                      ran);
+                                            }));
 
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
@@ -235,6 +348,7 @@ int Worker::Impl::run() {
       flush_completions();
       if (lost_) {
         // Our attempts now belong to others: stop them and start afresh.
+        release_queued(false);
         for (auto& slot : slots_) slot->kill(KillReason::Lost, options_.kill_grace);
         while (busy_slots() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         flush_completions();
@@ -244,10 +358,16 @@ int Worker::Impl::run() {
       }
       if (check_cancels) handle_cancels();
       enforce_timeouts();
+      release_excess();
       claim();
 
       std::unique_lock lock(mutex_);
       auto timeout = options_.poll_interval;
+      // Held tasks are looked at again within a window: they go back if the
+      // running ones turn out long.
+      if (!queued_.empty())
+        timeout =
+            std::min(timeout, std::max(options_.prefetch_window, std::chrono::milliseconds(1)));
       for (auto& slot : slots_) {
         auto deadline = slot->deadline();
         if (deadline) {

@@ -1,6 +1,7 @@
 #include "store/sql/sql_store.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -19,7 +20,7 @@ namespace {
 const std::string kTaskColumns =
     "id, kind, name, payload, state, priority, created_at, not_before, started_at, finished_at, "
     "resources, task_group_id, depends_on, allow_failure, requirements, retry_policy, attempt, "
-    "fence, timeout_seconds, unique_key, worker_id, worker_name, result, error, reason";
+    "fence, timeout_seconds, unique_key, worker_id, worker_name, result, error, reason, history";
 
 Json parse_json(const std::optional<std::string>& text) {
   if (!text || text->empty()) return nullptr;
@@ -55,6 +56,8 @@ Task task_from_row(const Row& row) {
   t.result = parse_json(row.optional_text(22));
   t.error = parse_json(row.optional_text(23));
   t.reason = row.optional_text(24);
+  t.history = parse_json(row.optional_text(25));
+  if (!t.history.is_array()) t.history = Json::array();
   return t;
 }
 
@@ -177,9 +180,9 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
   Rows rows = session_->query(
       "INSERT INTO taskengine_tasks (kind, name, payload, state, priority, created_at, "
       "not_before, finished_at, resources, task_group_id, depends_on, allow_failure, "
-      "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason, eligible) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
-      "FALSE) RETURNING id",
+      "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason, history, "
+      "eligible) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+      "$17, $18, $19, FALSE) RETURNING id",
       {std::string(to_string(spec.kind)), spec.name, spec.payload.dump(),
        std::string(to_string(state)), std::int64_t{spec.priority}, now,
        optional_value(spec.not_before),
@@ -188,8 +191,12 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
        std::int64_t{spec.allow_failure ? 1 : 0}, spec.requirements.to_json().dump(),
        spec.requirements.worker_type, spec.retry.to_json().dump(),
        optional_value(spec.timeout_seconds), optional_value(spec.unique_key),
-       optional_value(reason)});
+       optional_value(reason), spec.history.dump()});
   TaskId id = rows.at(0).integer(0);
+  for (WorkerId worker : std::set<WorkerId>(spec.declined_by.begin(), spec.declined_by.end()))
+    session_->execute(
+        "INSERT INTO taskengine_task_declines (task_id, worker_id, reason) VALUES ($1, $2, $3)",
+        {id, worker, std::string("can_run_on refused it at creation")});
   if (state != TaskState::Skipped) {
     ResourceQueue queue = this->queue();
     if (spec.exclusive_resources.empty() && spec.shared_resources.empty()) {
@@ -268,9 +275,16 @@ void SqlStore::explain_waiting(std::vector<Task>& tasks) {
       continue;
     }
     if (!workers) workers = list_workers(false);
+    std::set<WorkerId> declined;
+    if (task.kind == TaskKind::TaskClass)
+      for (const auto& row : session_->query(
+               "SELECT worker_id FROM taskengine_task_declines WHERE task_id = $1", {task.id}))
+        declined.insert(row.integer(0));
     std::string why = "no online worker";
     for (const auto& worker : *workers) {
-      std::string mismatch = scheduler::mismatch(task, worker);
+      std::string mismatch = declined.count(worker.id) ? "was refused by " + task.name +
+                                                             ".can_run_on on worker " + worker.name
+                                                       : scheduler::mismatch(task, worker);
       if (mismatch.empty()) {
         why.clear();
         break;
@@ -316,13 +330,19 @@ TaskState SqlStore::cancel_locked(TaskId id, const std::string& reason, Micros n
   if (rows.empty()) throw NotFound("task " + std::to_string(id) + " does not exist");
   TaskState state = parse_task_state(rows[0].text(0));
   if (state == TaskState::Blocked || state == TaskState::Waiting) {
-    session_->execute(
-        "UPDATE taskengine_tasks SET state = 'canceled', eligible = FALSE, finished_at = $2, "
-        "reason = $3 WHERE id = $1",
-        {id, now, reason});
-    queue().remove(id);
-    finished.push_back(id);
-    return TaskState::Canceled;
+    // Conditional: a claimer (which takes no scheduling lock) may have
+    // started the task since it was read; then it is canceled as running.
+    if (session_->execute(
+            "UPDATE taskengine_tasks SET state = 'canceled', eligible = FALSE, finished_at = $2, "
+            "reason = $3 WHERE id = $1 AND state IN ('blocked', 'waiting')",
+            {id, now, reason}) == 0) {
+      rows = session_->query("SELECT state, worker_name FROM taskengine_tasks WHERE id = $1", {id});
+      state = parse_task_state(rows[0].text(0));
+    } else {
+      queue().remove(id);
+      finished.push_back(id);
+      return TaskState::Canceled;
+    }
   }
   if (state == TaskState::Running) {
     session_->execute(
@@ -498,14 +518,17 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
   // when matching turns rows down does the claim read on, in larger pages.
   std::int64_t page = limit;
   for (;;) {
-    Params params{worker.worker_type, now};
+    // A task this worker declined (can_run_on) is never its to claim.
+    Params params{worker.worker_type, now, worker.id};
     std::string sql = "SELECT " + kTaskColumns +
                       " FROM taskengine_tasks WHERE state = 'waiting' AND eligible AND "
-                      "worker_type = $1 AND (not_before IS NULL OR not_before <= $2)";
+                      "worker_type = $1 AND (not_before IS NULL OR not_before <= $2) AND NOT "
+                      "EXISTS (SELECT 1 FROM taskengine_task_declines d WHERE d.task_id = "
+                      "taskengine_tasks.id AND d.worker_id = $3)";
     if (after) {
       params.emplace_back(after->first);
       params.emplace_back(after->second);
-      sql += " AND priority <= $3 AND (priority < $3 OR id > $4)";
+      sql += " AND priority <= $4 AND (priority < $4 OR id > $5)";
     }
     params.emplace_back(page);
     sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size()) + lock_rows;
@@ -592,9 +615,11 @@ std::unique_ptr<WakeupListener> SqlStore::listen(const WorkerInfo& worker) {
 }
 
 void SqlStore::lock_scheduling() {
-  // Transactions that change which tasks are eligible take turns, so each
-  // sees the others' decisions; claims do not take it. SQLite's
-  // BEGIN IMMEDIATE already serializes every writer.
+  // Transactions that change which tasks are eligible or end attempts
+  // (dispatch, completion, cancel, recovery, requeue) take turns, so each
+  // sees the others' decisions; claims do not take it (they only take
+  // eligible rows, with SKIP LOCKED). SQLite's BEGIN IMMEDIATE already
+  // serializes every writer.
   if (session_->dialect() == Dialect::Postgres)
     session_->execute_script("SELECT pg_advisory_xact_lock(7346252)");
 }
@@ -632,29 +657,38 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
   Transaction txn(*session_, true);
   // First read every attempt, then take the scheduling lock if any of them
   // frees resources or may unblock dependents: locks before writes.
-  std::vector<std::optional<Task>> tasks;
-  bool needs_lock = false;
-  for (const auto& c : completions) {
-    Rows rows = session_->query("SELECT " + kTaskColumns +
-                                    " FROM taskengine_tasks WHERE id = $1 AND fence = $2 AND "
-                                    "state IN ('running', 'canceling')",
-                                {c.task_id, c.fence});
-    if (rows.empty()) {
-      tasks.emplace_back();  // a newer attempt owns the task, or it ended
-      continue;
+  // One read of every attempt.
+  // Completions take the scheduling lock like cancel and recovery do, before
+  // reading: a cancel of the same task either committed first (and the task
+  // ends canceled) or waits for this one (and leaves the finished task
+  // alone). Without it a cancel could read "running", then overwrite the
+  // completed state with "canceling" that nobody would ever end.
+  lock_scheduling();
+  std::map<TaskId, Task> current;
+  {
+    std::set<TaskId> ids;
+    for (const auto& c : completions) ids.insert(c.task_id);
+    Params params(ids.begin(), ids.end());
+    std::string in;
+    for (std::size_t i = 1; i <= params.size(); ++i)
+      in += (i > 1 ? ", $" : "$") + std::to_string(i);
+    for (const auto& row :
+         session_->query("SELECT " + kTaskColumns + " FROM taskengine_tasks WHERE id IN (" + in +
+                             ") AND state IN ('running', 'canceling') "
+                             "ORDER BY id",
+                         params)) {
+      Task task = task_from_row(row);
+      current.emplace(task.id, std::move(task));
     }
-    Task task = task_from_row(rows[0]);
-    needs_lock = needs_lock || !task.exclusive_resources.empty() ||
-                 !task.shared_resources.empty() ||
-                 !session_
-                      ->query(
-                          "SELECT 1 FROM taskengine_task_dependencies WHERE depends_on = $1 "
-                          "LIMIT 1",
-                          {task.id})
-                      .empty();
-    tasks.push_back(std::move(task));
   }
-  if (needs_lock) lock_scheduling();
+  std::vector<std::optional<Task>> tasks;
+  for (const auto& c : completions) {
+    auto it = current.find(c.task_id);
+    if (it == current.end() || it->second.fence != c.fence)
+      tasks.emplace_back();  // a newer attempt owns the task, or it ended
+    else
+      tasks.emplace_back(it->second);
+  }
   std::vector<TaskId> finished;
   std::set<TaskId> seen;  // the same attempt twice in one batch: only the first counts
   for (std::size_t i = 0; i < completions.size(); ++i) {
@@ -663,6 +697,12 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     applied.push_back(apply);
     if (!apply) continue;
     const Task& task = *tasks[i];
+    if (c.history.is_array() && !c.history.empty()) {
+      Json history = task.history;
+      for (const auto& entry : c.history) history.push_back(entry);
+      session_->execute("UPDATE taskengine_tasks SET history = $2 WHERE id = $1",
+                        {task.id, history.dump()});
+    }
     if (c.state == TaskState::Failed && task.state == TaskState::Running) {
       if (fail_or_retry(task, c.error, c.reason.value_or("failed"), now))
         finished.push_back(task.id);
@@ -709,7 +749,8 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
       {cutoff});
   Rows orphans = session_->query(
       "SELECT t.id, w.name FROM taskengine_tasks t JOIN taskengine_workers w "
-      "ON w.id = t.worker_id WHERE t.state IN ('running', 'canceling') AND NOT w.online",
+      "ON w.id = t.worker_id WHERE t.state IN ('running', 'canceling') AND NOT w.online "
+      "ORDER BY t.id",
       {});
   if (silenced == 0 && orphans.empty()) {
     txn.commit();
@@ -753,6 +794,25 @@ bool SqlStore::requeue(TaskId id, std::int64_t fence, const std::string& reason)
       "started_at = NULL, reason = $3 WHERE id = $1 AND fence = $2 AND state = 'running'",
       {id, fence, reason});
   if (changed) queue().enqueue(id);
+  commit(txn);
+  return changed == 1;
+}
+
+bool SqlStore::decline(TaskId id, std::int64_t fence, WorkerId worker, const std::string& reason) {
+  Transaction txn(*session_, true);
+  lock_scheduling();
+  // As requeue: the attempt did not run, so it does not count.
+  std::int64_t changed = session_->execute(
+      "UPDATE taskengine_tasks SET state = 'waiting', attempt = attempt - 1, worker_id = NULL, "
+      "started_at = NULL, reason = NULL WHERE id = $1 AND fence = $2 AND state = 'running'",
+      {id, fence});
+  if (changed) {
+    session_->execute(
+        "INSERT INTO taskengine_task_declines (task_id, worker_id, reason) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        {id, worker, reason});
+    queue().enqueue(id);
+  }
   commit(txn);
   return changed == 1;
 }

@@ -43,8 +43,17 @@ class SqlStore final : public Store {
   std::vector<std::pair<TaskId, std::int64_t>> canceling_tasks(WorkerId worker) override;
   int recover_lost_workers(std::chrono::milliseconds timeout) override;
   bool requeue(TaskId id, std::int64_t fence, const std::string& reason) override;
+  bool decline(TaskId id, std::int64_t fence, WorkerId worker, const std::string& reason) override;
   std::unique_ptr<WakeupListener> listen(const WorkerInfo& worker) override;
 
+  // Jobs and builds: sql_store_jobs.cpp.
+  JobsLoaded load_jobs(const std::vector<JobDefinition>& jobs) override;
+  std::optional<Job> get_job(const std::string& id) override;
+  std::vector<Job> list_jobs() override;
+  TaskId create_build(const std::string& job_id, const BuildConfig& config) override;
+  std::optional<Build> get_build(TaskId id) override;
+  void delete_build(TaskId id) override;
+  std::vector<Build> job_builds(const BuildFilter& filter) override;
   // Task output: sql_store_records.cpp.
   std::vector<bool> write_task_output(const std::vector<TaskOutput>& outputs) override;
   std::vector<LogRecord> list_log_records(const LogFilter& filter) override;
@@ -75,6 +84,8 @@ class SqlStore final : public Store {
   bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now);
   TaskState cancel_locked(TaskId id, const std::string& reason, Micros now,
                           std::vector<TaskId>& finished);
+  // Removes a job that left the job set, with its builds (load_jobs).
+  void remove_job(const std::string& id);
   ResourceQueue queue();
   // Sends the wake-ups this transaction earned, then commits.
   void commit(Transaction& txn);

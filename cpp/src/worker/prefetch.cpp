@@ -1,0 +1,26 @@
+#include "worker/prefetch.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace taskengine::worker {
+
+namespace {
+// Weight of the newest run time in the moving average: a few tasks are
+// enough to notice that the work changed.
+constexpr double kNewest = 0.2;
+}  // namespace
+
+void PrefetchPolicy::record(std::chrono::microseconds ran) {
+  double us = std::max<double>(1.0, static_cast<double>(ran.count()));
+  average_us_ = average_us_ < 0 ? us : (1 - kNewest) * average_us_ + kNewest * us;
+}
+
+int PrefetchPolicy::target(std::chrono::microseconds longest_running) const {
+  if (average_us_ < 0 || window_.count() <= 0) return 0;
+  double estimate_us = std::max(average_us_, static_cast<double>(longest_running.count()));
+  double window_us = static_cast<double>(window_.count()) * 1000.0 * concurrency_;
+  return static_cast<int>(std::min<double>(cap_, std::floor(window_us / estimate_us)));
+}
+
+}  // namespace taskengine::worker
