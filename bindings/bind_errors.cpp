@@ -28,6 +28,8 @@ void register_errors(py::module_&) {
       raise_as("InvalidUrl", e);
     } catch (const JobConfigError& e) {
       raise_as("JobConfigError", e);
+    } catch (const ArtifactTooLarge& e) {
+      raise_as("ArtifactTooLarge", e);
     } catch (const InvalidArgument& e) {
       raise_as("InvalidArgument", e);
     } catch (const NotFound& e) {

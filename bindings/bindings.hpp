@@ -9,5 +9,6 @@ void register_errors(pybind11::module_& m);
 void register_engine(pybind11::module_& m);
 void register_task_class(pybind11::module_& m);
 void register_jobs(pybind11::module_& m);
+void register_task_output(pybind11::module_& m);
 
 }  // namespace taskengine::bindings

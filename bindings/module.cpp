@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   taskengine::bindings::register_engine(m);
   taskengine::bindings::register_task_class(m);
   taskengine::bindings::register_jobs(m);
+  taskengine::bindings::register_task_output(m);
 }

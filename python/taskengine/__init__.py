@@ -25,10 +25,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from taskengine.errors import (
+    ArtifactTooLarge,
     FunctionNotFound,
     InvalidArgument,
     InvalidUrl,
     JobConfigError,
+    NoCurrentTask,
     NotFound,
     NotSerializable,
     SchemaError,
@@ -41,12 +43,15 @@ from taskengine.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskengine._context import TaskContext
+    from taskengine._current import current, current_or_none
     from taskengine._retval import retval
     from taskengine._spec import Backoff
     from taskengine.command import Command
     from taskengine.engine import DEFAULT_URL, Engine, connect
     from taskengine.jobs import Build, Job
     from taskengine.task import Task, TaskGroup, WorkerRecord
+    from taskengine.task_output import ArtifactInfo, LogMessage, ProgressInfo
     from taskengine.tasks import (
         BaseDynamicTaskData,
         BaseExternalTask,
@@ -62,6 +67,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_URL",
+    "ArtifactInfo",
+    "ArtifactTooLarge",
     "Backoff",
     "BaseDynamicTaskData",
     "BaseExternalTask",
@@ -76,9 +83,12 @@ __all__ = [
     "InvalidUrl",
     "Job",
     "JobConfigError",
+    "LogMessage",
+    "NoCurrentTask",
     "NotFound",
     "NotSerializable",
     "Notification",
+    "ProgressInfo",
     "RunCommandTask",
     "SchemaError",
     "StaleAttempt",
@@ -87,6 +97,7 @@ __all__ = [
     "Task",
     "TaskCanceled",
     "TaskConfigError",
+    "TaskContext",
     "TaskDatabase",
     "TaskEngineError",
     "TaskGroup",
@@ -94,6 +105,8 @@ __all__ = [
     "WorkerRecord",
     "__version__",
     "connect",
+    "current",
+    "current_or_none",
     "register_notification_hook",
     "retval",
 ]
@@ -103,6 +116,12 @@ __version__ = "0.1.0"
 # Loaded on first access (PEP 562): the executor, which imports this package first, then
 # pays only for what it uses, and nothing here needs the native core until it is used.
 _LAZY = {
+    "ArtifactInfo": "taskengine.task_output",
+    "LogMessage": "taskengine.task_output",
+    "ProgressInfo": "taskengine.task_output",
+    "TaskContext": "taskengine._context",
+    "current": "taskengine._current",
+    "current_or_none": "taskengine._current",
     "Backoff": "taskengine._spec",
     "Build": "taskengine.jobs",
     "Command": "taskengine.command",

@@ -10,7 +10,10 @@ JSON lines over pipes:
   "kwargs": {...}}``;
 - out, one per task: ``{"id": 7, "ok": true, "result": ...}`` or ``{"id": 7, "ok": false,
   "error": {"type", "message", "traceback": [frames]}}``; other records about the running
-  task (see :func:`emit`) carry its ``id`` and no ``ok``.
+  task (see :func:`emit`) carry its ``id`` and no ``ok``: what ``taskengine.current()``
+  produces goes out as ``{"id": 7, "records": [...], "progress": [...]}`` batches and
+  ``{"id": 7, "artifacts": [{"name", "path", "sha256"}]}`` (a staged copy the worker stores
+  and removes), all before the task's response (:mod:`taskengine._executor_context`).
 
 End of input ends the process with status 0. The protocol pipes are private: at start they are
 moved to new, non-inheritable descriptors, descriptor 0 becomes ``/dev/null`` and descriptor 1
@@ -35,6 +38,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from types import CoroutineType
 from typing import Any, BinaryIO
 
+from taskengine._executor_context import TaskRun
 from taskengine._functions import resolve
 from taskengine._traceback import error_info, serialize_exception
 from taskengine.errors import FunctionNotFound, TaskCanceled
@@ -43,6 +47,7 @@ __all__ = ["current_task_id", "emit", "main"]
 
 _channel: int = -1  # the protocol's output descriptor, once main() has set it up
 _current_id: int | None = None
+_run: TaskRun | None = None  # the running task's working directory and context
 _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 _decode = json.loads
 
@@ -96,7 +101,7 @@ def _not_serializable(request_id: object, path: str, result: object, exc: BaseEx
 
 def _serve(requests: BinaryIO) -> int:
     """Run requests from ``requests`` until end of input; return the exit status."""
-    global _current_id
+    global _current_id, _run
     functions: dict[str, Callable[..., Any]] = {}
     write = _write
     encode = _encode
@@ -137,9 +142,15 @@ def _serve(requests: BinaryIO) -> int:
 
         _current_id = request_id
         try:
-            result = function(*args, **kwargs)
-            if type(result) is coroutine_type:
-                result = _run_coroutine(result)
+            # Inside the try: a working directory that cannot be made fails the task only.
+            run = _run = TaskRun(request_id, request.get("attempt") or 1, _send)
+            try:
+                result = function(*args, **kwargs)
+                if type(result) is coroutine_type:
+                    result = _run_coroutine(result)
+            finally:
+                _run = None
+                run.finish()  # the task's output goes out before its result
         except BaseException as exc:  # SystemExit included: a task cannot end the executor
             _current_id = None
             write(_error_line(request_id, serialize_exception(exc, skip=1)))
@@ -161,6 +172,8 @@ def _serve(requests: BinaryIO) -> int:
 def _on_terminate(signum: int, frame: object) -> None:
     """SIGTERM: cancel or timeout of the running task (its cleanup runs), or a stop when idle."""
     if _current_id is not None:
+        if _run is not None:
+            _run.abort()
         raise TaskCanceled("the task was canceled or timed out; the worker is stopping it")
     raise SystemExit(0)
 

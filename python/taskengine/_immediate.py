@@ -13,17 +13,24 @@ interpreter exits.
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import importlib.metadata
 import inspect
 import json
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 from taskengine import __version__, _core
+from taskengine._context import BatchingSink, TaskContext
+from taskengine._current import activate, deactivate
 from taskengine._functions import resolve
 from taskengine._traceback import ErrorInfo, error_info, serialize_exception
 from taskengine.errors import FunctionNotFound
@@ -66,10 +73,11 @@ def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
     except RuntimeError:
         return asyncio.run(coroutine)
     outcome: dict[str, Any] = {}
+    context = contextvars.copy_context()  # the helper sees taskengine.current() too
 
     def target() -> None:
         try:
-            outcome["result"] = asyncio.run(coroutine)
+            outcome["result"] = context.run(asyncio.run, coroutine)
         except BaseException as exc:  # handed to the waiting thread
             outcome["error"] = exc
 
@@ -125,6 +133,29 @@ def execute(payload: Mapping[str, Any]) -> tuple[dict[str, Any], KeyboardInterru
         )
         return _failed(error_info("NotSerializable", message)), None
     return {"state": "completed", "result": result}, None
+
+
+class _StoreSink(BatchingSink):
+    """Writes an immediate task's output to the store through the caller's connection.
+
+    The connection is the caller's, used only from the caller's thread, so batches go out
+    when due as the task logs, and at the end (no timer thread)."""
+
+    def __init__(self, core: _core.Engine, task_id: int, fence: int) -> None:
+        self._core = core
+        self._task_id = task_id
+        self._fence = fence
+        super().__init__(self._write_batch, timer=False)
+
+    def _write_batch(self, records: list[dict[str, Any]], progress: list[dict[str, Any]]) -> None:
+        output: dict[str, Any] = {"task_id": self._task_id, "fence": self._fence}
+        output.update(records=records, progress=progress)
+        _core.write_task_output(self._core, _encode([output]))
+
+    def add_artifact(self, path: Path, name: str, size: int) -> None:
+        content = path.read_bytes()
+        digest = hashlib.sha256(content).hexdigest()
+        _core.add_artifact(self._core, self._task_id, self._fence, name, content, digest)
 
 
 def _installed_version(component: str) -> str | None:
@@ -295,6 +326,27 @@ class InProcessWorker:
         task: dict[str, Any] = json.loads(text)
         return task
 
+    def _execute_with_context(
+        self, task: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], KeyboardInterrupt | None]:
+        """:func:`execute` with ``taskengine.current()`` set up for the task.
+
+        Its working directory is created and removed, but not entered: the process's
+        working directory is shared with the caller's other threads."""
+        workdir = Path(tempfile.mkdtemp(prefix=f"taskengine-task-{task['id']}-"))
+        sink = _StoreSink(self._core, task["id"], task["fence"])
+        context = TaskContext(task["id"], task.get("attempt") or 1, workdir, sink)
+        token = activate(context)
+        try:
+            return execute(task.get("payload") or {})
+        finally:
+            deactivate(token)
+            try:
+                context.close()
+            except Exception as exc:  # the outcome still has to be stored
+                _logger.warning("output of immediate task %s was not stored: %s", task["id"], exc)
+            shutil.rmtree(workdir, ignore_errors=True)
+
     def run(self, task: Mapping[str, Any]) -> None:
         """Run a claimed task here and store its outcome.
 
@@ -303,7 +355,7 @@ class InProcessWorker:
         """
         self._beating(+1)
         try:
-            outcome, interrupt = execute(task.get("payload") or {})
+            outcome, interrupt = self._execute_with_context(task)
             completion = {"task_id": task["id"], "fence": task["fence"], **outcome}
             if not self._core.complete(_encode(completion)):
                 _logger.warning(

@@ -395,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_jobs_command(add, common)
 
+    from taskengine import _cli_logs  # the logs command lives in its own module
+
+    _cli_logs.add_parser(add)
+
     p = add("workers", "list registered workers")
     _flag(p, "--all", env="TASKENGINE_WORKERS_ALL", help="include offline workers")
 
@@ -734,9 +738,16 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tasks": _cmd_tasks,
     "jobs": _cmd_jobs,
     "workers": _cmd_workers,
+    "logs": lambda args: _cli_logs_run(args),
     "worker": _cmd_worker,
     "demo": _cmd_demo,
 }
+
+
+def _cli_logs_run(args: argparse.Namespace) -> int:
+    from taskengine import _cli_logs
+
+    return _cli_logs.run(args)
 
 
 def _fail(message: str, exc: BaseException | None, debug: bool) -> int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from taskengine import _spec
 from taskengine._engine_classes import TaskClassesMixin
 from taskengine._engine_jobs import JobsMixin
+from taskengine._engine_output import TaskOutputMixin
 from taskengine._functions import function_path, normalize_path, resolve
 from taskengine._retval import extract_references
 from taskengine._spec import Backoff
@@ -70,7 +71,7 @@ def _function_path(func: object, validate: bool) -> str:
     return path
 
 
-class Engine(TaskClassesMixin, JobsMixin):
+class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin):
     """A connection to a taskengine store (SQLite or PostgreSQL), named by URL.
 
     Every method that writes does so in one transaction and validates its input first, so

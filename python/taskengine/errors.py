@@ -9,10 +9,12 @@ module, so it is always importable.
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactTooLarge",
     "FunctionNotFound",
     "InvalidArgument",
     "InvalidUrl",
     "JobConfigError",
+    "NoCurrentTask",
     "NotFound",
     "NotSerializable",
     "SchemaError",
@@ -39,6 +41,14 @@ class InvalidUrl(InvalidArgument):
 
 class JobConfigError(InvalidArgument):
     """A job file or job definition that is invalid; the message names the job and the field."""
+
+
+class ArtifactTooLarge(InvalidArgument):
+    """An artifact bigger than the store accepts (16 MiB; see docs/running-tasks.md)."""
+
+
+class NoCurrentTask(TaskEngineError, RuntimeError):
+    """``taskengine.current()`` was called outside a running task."""
 
 
 class NotFound(TaskEngineError, LookupError):

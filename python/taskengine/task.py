@@ -12,6 +12,7 @@ from taskengine._traceback import ErrorInfo
 
 if TYPE_CHECKING:
     from taskengine.engine import Engine
+    from taskengine.task_output import ArtifactInfo, LogMessage, ProgressInfo
 
 __all__ = ["Task", "TaskGroup", "WorkerRecord", "from_micros"]
 
@@ -189,6 +190,22 @@ class Task:
         """Cancel the task (see :meth:`Engine.cancel_task`); return ``self``, refreshed."""
         self._engine.cancel_task(self._id)
         return self.refresh()
+
+    # What the task produced (read now, from the store): see docs/running-tasks.md.
+
+    def logs(self, **filters: Any) -> list[LogMessage]:
+        """Its log messages: ``engine.task_logs(self, **filters)``."""
+        return self._engine.task_logs(self, **filters)
+
+    @property
+    def progress(self) -> list[ProgressInfo]:
+        """Its progress groups: ``engine.get_progress(self)``."""
+        return self._engine.get_progress(self)
+
+    @property
+    def artifacts(self) -> list[ArtifactInfo]:
+        """Its artifacts: ``engine.list_artifacts(self)``."""
+        return self._engine.list_artifacts(self)
 
     def __eq__(self, other: object) -> bool:
         """Tasks are equal when they are the same task of the same engine."""

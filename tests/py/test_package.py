@@ -58,6 +58,8 @@ def test_errors_module_names_match_the_core_contract() -> None:
         "FunctionNotFound": (errors.InvalidArgument,),
         "NotSerializable": (errors.InvalidArgument, TypeError),
         "TaskConfigError": (errors.InvalidArgument,),
+        "ArtifactTooLarge": (errors.InvalidArgument,),
+        "NoCurrentTask": (errors.TaskEngineError, RuntimeError),
         # Raised inside tasks, never by the core: a BaseException, like CancelledError.
         "TaskCanceled": (BaseException,),
     }

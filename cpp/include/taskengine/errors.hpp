@@ -18,6 +18,12 @@ class InvalidArgument : public Error {
   using Error::Error;
 };
 
+// An artifact bigger than the store accepts (kMaxArtifactBytes).
+class ArtifactTooLarge : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
 // A store URL that names no supported backend or is malformed.
 class InvalidUrl : public InvalidArgument {
  public:

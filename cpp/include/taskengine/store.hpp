@@ -9,6 +9,7 @@
 
 #include "taskengine/jobs.hpp"
 #include "taskengine/task.hpp"
+#include "taskengine/task_output.hpp"
 #include "taskengine/worker_info.hpp"
 
 namespace taskengine {
@@ -130,6 +131,21 @@ class Store {
   // retried) or when a task the worker runs is asked to cancel; wake-ups for
   // other worker types or other workers never reach it.
   virtual std::unique_ptr<WakeupListener> listen(const WorkerInfo& worker) = 0;
+
+  // What running tasks produce (task_output.hpp). write_task_output applies
+  // all outputs in one transaction and returns, per output, whether it was
+  // applied (false: a stale attempt's, dropped). Validates everything first:
+  // NotFound for an unknown task, InvalidArgument / ArtifactTooLarge for bad
+  // input, and then nothing is written. Progress is upserted per group; an
+  // artifact replaces one of the same name.
+  virtual std::vector<bool> write_task_output(const std::vector<TaskOutput>& outputs) = 0;
+  virtual std::vector<LogRecord> list_log_records(const LogFilter& filter) = 0;
+  // Deletes the matching records; returns how many.
+  virtual std::int64_t prune_log_records(const LogPruneFilter& filter) = 0;
+  // A task's progress groups, by name. NotFound for an unknown task.
+  virtual std::vector<Progress> get_progress(TaskId id) = 0;
+  virtual std::vector<ArtifactInfo> list_artifacts(TaskId id) = 0;         // NotFound
+  virtual Artifact read_artifact(TaskId id, const std::string& name) = 0;  // NotFound
 };
 
 // Opens a store by URL: sqlite:///abs/path.db, sqlite:///./rel.db,

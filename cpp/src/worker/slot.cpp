@@ -17,8 +17,9 @@ Json error_json(const std::string& type, const std::string& message) {
 }  // namespace
 
 Slot::Slot(int index, std::string python, std::vector<std::string> imports,
-           std::map<std::string, std::string> env, Done done)
+           std::map<std::string, std::string> env, OutputBuffer& output, Done done)
     : index_(index),
+      output_(output),
       done_(std::move(done)),
       // A worker told what to import will run Python: start its executor
       // now rather than on the first task.
@@ -177,7 +178,10 @@ Completion Slot::run_task_class_task(const Task& task) {
     pgid_ = pgid;
     if (kill_reason_ != KillReason::None) ::kill(-pgid, SIGKILL);
   };
-  auto on_message = [](const Json&) {};
+  // Task classes run in the same executor: their records are stored too.
+  auto on_message = [this, &task](const Json& message) {
+    if (message.value("id", Json()) == Json(task.id)) output_.add(task.id, task.fence, message);
+  };
   exec::PythonOutcome outcome = python_.run(task_class_request(task), on_started, on_message);
   return task_class_completion(task, outcome);
 }
@@ -211,9 +215,9 @@ Completion Slot::run_function_task(const Task& task) {
     pgid_ = pgid;
     if (kill_reason_ != KillReason::None) ::kill(-pgid, SIGKILL);
   };
-  auto on_message = [](const Json&) {
-    // Log records and progress from the executor land with the Python-face
-    // issue; until then they are dropped rather than half-stored.
+  // Log records, progress and artifacts: buffered, stored in batches.
+  auto on_message = [this, &task](const Json& message) {
+    if (message.value("id", Json()) == Json(task.id)) output_.add(task.id, task.fence, message);
   };
   exec::PythonOutcome outcome = python_.run(request, on_started, on_message);
   if (outcome.ok)

@@ -12,6 +12,7 @@
 
 #include "exec/python_executor.hpp"
 #include "taskengine/task.hpp"
+#include "worker/output_buffer.hpp"
 
 namespace taskengine::worker {
 
@@ -27,8 +28,10 @@ class Slot {
   // the slot is idle by then, so the callback may start() the next task.
   using Done = std::function<void(Completion, std::chrono::microseconds ran)>;
 
+  // `output` (which must outlive the slot) receives what tasks send besides
+  // their result: log records, progress, artifacts.
   Slot(int index, std::string python, std::vector<std::string> imports,
-       std::map<std::string, std::string> env, Done done);
+       std::map<std::string, std::string> env, OutputBuffer& output, Done done);
   ~Slot();
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
@@ -56,6 +59,7 @@ class Slot {
   Completion run_task_class_task(const Task& task);
 
   int index_;
+  OutputBuffer& output_;
   Done done_;
   bool prestart_;
   exec::PythonExecutor python_;

@@ -13,6 +13,7 @@
 #include "exec/process_group.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
+#include "worker/output_buffer.hpp"
 #include "worker/prefetch.hpp"
 #include "worker/slot.hpp"
 #include "worker/task_class_run.hpp"
@@ -21,6 +22,11 @@
 namespace taskengine {
 
 using Clock = std::chrono::steady_clock;
+
+// Task output (log records, progress) is stored in one transaction this
+// often, and at most this many records are buffered per running attempt.
+constexpr std::chrono::milliseconds kOutputInterval{150};
+constexpr std::size_t kMaxBufferedRecords = 20000;
 using worker::KillReason;
 using worker::Slot;
 
@@ -68,6 +74,8 @@ class Worker::Impl {
   std::unique_ptr<Store> store_;
   WorkerInfo info_;
   Json task_class_metadata_;  // analyze_worker_all_tasks, asked once at start
+  // Declared before the slots, so it outlives them.
+  std::unique_ptr<worker::OutputBuffer> output_;
   std::vector<std::unique_ptr<Slot>> slots_;
 
   std::mutex mutex_;
@@ -149,6 +157,9 @@ void Worker::Impl::flush_completions() {
     completions_.clear();
   }
   if (batch.empty()) return;
+  // A task's output is stored before its result, while its attempt still
+  // holds the fence.
+  output_->flush();
   std::vector<Completion> finished;
   for (auto& c : batch) {
     if (c.declined) {
@@ -317,11 +328,14 @@ int Worker::Impl::run() {
   std::map<std::string, std::string> env = {{"TASKENGINE_URL", options_.url},
                                             {"TASKENGINE_WORKER", info_.name},
                                             {"TASKENGINE_WORKER_METADATA", info_.metadata.dump()}};
+  output_ =
+      std::make_unique<worker::OutputBuffer>(options_.url, kOutputInterval, kMaxBufferedRecords);
   for (int i = 0; i < options_.concurrency; ++i)
-    slots_.push_back(std::make_unique<Slot>(
-        i, python, options_.imports, env, [this, i](Completion c, std::chrono::microseconds ran) {
-          on_done(static_cast<std::size_t>(i), std::move(c), ran);
-        }));
+    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, *output_,
+                                            [this, i](Completion c, std::chrono::microseconds ran) {
+                                              on_done(static_cast<std::size_t>(i), std::move(c),
+                                                      ran);
+                                            }));
 
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
@@ -382,6 +396,7 @@ int Worker::Impl::run() {
   heartbeat.join();
   listening.join();
   slots_.clear();
+  output_.reset();  // stores what is left
   try {
     store_->unregister_worker(info_.id);
   } catch (const std::exception& e) {

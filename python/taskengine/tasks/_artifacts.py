@@ -1,7 +1,7 @@
 """Storing a running task's files as its artifacts.
 
 The artifact store is ``taskengine.current().add_artifact(path, name=None)`` (module
-``taskengine._context``). This is the one place task classes reach it; where it is not
+``taskengine._current``). This is the one place task classes reach it; where it is not
 available (no artifact store in this build, or not inside a running task) nothing is stored
 and the caller learns so.
 """
@@ -20,7 +20,7 @@ _log = logging.getLogger("taskengine.tasks")
 def store_artifact(path: Path, name: str | None = None) -> bool:
     """Store ``path`` as an artifact of the running task; return whether it was stored."""
     try:
-        context_module = importlib.import_module("taskengine._context")
+        context_module = importlib.import_module("taskengine._current")
     except ImportError:
         return False
     current = getattr(context_module, "current", None)

@@ -54,9 +54,18 @@ class SqlStore final : public Store {
   std::optional<Build> get_build(TaskId id) override;
   void delete_build(TaskId id) override;
   std::vector<Build> job_builds(const BuildFilter& filter) override;
+  // Task output: sql_store_records.cpp.
+  std::vector<bool> write_task_output(const std::vector<TaskOutput>& outputs) override;
+  std::vector<LogRecord> list_log_records(const LogFilter& filter) override;
+  std::int64_t prune_log_records(const LogPruneFilter& filter) override;
+  std::vector<Progress> get_progress(TaskId id) override;
+  std::vector<ArtifactInfo> list_artifacts(TaskId id) override;
+  Artifact read_artifact(TaskId id, const std::string& name) override;
 
  private:
   void require_schema();
+  void require_task(TaskId id);
+  bool write_one_output(const TaskOutput& output, Micros now);
   void lock_scheduling();
   bool worker_online(WorkerId id);
   // Marks claimed tasks running for `worker` and fills in their attempt,
