@@ -12,6 +12,8 @@ using std::chrono::milliseconds;
 TEST(PrefetchPolicy, HoldsNothingUntilARunTimeIsKnown) {
   PrefetchPolicy policy(2, milliseconds(20));
   EXPECT_EQ(policy.target(), 0);
+  policy.record(microseconds(-1));  // a run that included an executor's start
+  EXPECT_EQ(policy.target(), 0);
   policy.record(microseconds(1000));
   EXPECT_EQ(policy.target(), 40);  // 20 ms per slot, 2 slots, 1 ms tasks
 }

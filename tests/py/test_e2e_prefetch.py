@@ -57,7 +57,7 @@ def distinct_starts(tasks: list[Task]) -> int:
 def test_short_tasks_are_claimed_in_batches(
     engine: Engine, worker: Callable[..., WorkerProcess], window: str
 ) -> None:
-    tasks = engine.dispatch_many("sample_tasks:noop", [() for _ in range(600)])
+    tasks = engine.dispatch_many("sample_tasks:noop", [() for _ in range(2000)])
     worker(concurrency=2, extra_args=("--prefetch-window", window))
     wait_until(lambda: all_finished(engine), 60, "every task to finish")
     assert count(engine, "completed") == len(tasks)
@@ -66,7 +66,9 @@ def test_short_tasks_are_claimed_in_batches(
         # Claims only for idle slots: at most two tasks per claim.
         assert claims >= len(tasks) // 2, claims
     else:
-        assert claims <= len(tasks) // 4, claims
+        # Batches: a few claims of one or two while the run time is learned, then large
+        # ones (up to 256). Five tasks per claim on average leaves room for a loaded machine.
+        assert claims <= len(tasks) // 5, claims
 
 
 def test_sigterm_hands_back_held_tasks_without_counting_an_attempt(

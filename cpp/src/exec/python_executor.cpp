@@ -228,6 +228,8 @@ void PythonExecutor::start() {
   process_ = std::move(process);
 }
 
+bool PythonExecutor::warm() const { return process_ && process_->ready; }
+
 void PythonExecutor::prestart() {
   discard_if_exited();
   if (process_) return;

@@ -60,6 +60,9 @@ class PythonExecutor {
   void prestart();
 
   pid_t pgid() const { return pgid_.load(); }  // 0 when not running
+  // Whether a started process has said it is ready: a run() now pays for
+  // no interpreter start or imports.
+  bool warm() const;
 
  private:
   struct Process;

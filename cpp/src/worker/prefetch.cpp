@@ -12,6 +12,7 @@ constexpr double kNewest = 0.2;
 }  // namespace
 
 void PrefetchPolicy::record(std::chrono::microseconds ran) {
+  if (ran.count() < 0) return;  // not a measure of the task (see Slot::Done)
   double us = std::max<double>(1.0, static_cast<double>(ran.count()));
   average_us_ = average_us_ < 0 ? us : (1 - kNewest) * average_us_ + kNewest * us;
 }

@@ -17,7 +17,7 @@ class PrefetchPolicy {
   PrefetchPolicy(int concurrency, std::chrono::milliseconds window, int cap = 256)
       : concurrency_(concurrency), window_(window), cap_(cap) {}
 
-  // One task ran for `ran`.
+  // One task ran for `ran`; negative: unknown, ignored.
   void record(std::chrono::microseconds ran);
   // Tasks to hold in the local queue, given how long the longest running
   // task has run so far.

@@ -105,6 +105,7 @@ void Slot::loop() {
       pending_.reset();
     }
     auto started = std::chrono::steady_clock::now();
+    bool cold = task.kind != TaskKind::Command && !python_.warm();
     Completion completion;
     try {
       completion = execute(task);
@@ -149,8 +150,9 @@ void Slot::loop() {
     if (reason == KillReason::Shutdown || reason == KillReason::Lost) {
       completion.state = TaskState::Waiting;  // the supervisor requeues or drops it
     }
-    done_(std::move(completion), std::chrono::duration_cast<std::chrono::microseconds>(
-                                     std::chrono::steady_clock::now() - started));
+    auto ran = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started);
+    done_(std::move(completion), cold ? std::chrono::microseconds(-1) : ran);
   }
 }
 

@@ -24,8 +24,10 @@ enum class KillReason { None, Canceled, Timeout, Shutdown, Lost };
 // may kill the task's process group from outside.
 class Slot {
  public:
-  // Called on the slot's thread when an attempt ended, with how long it ran;
-  // the slot is idle by then, so the callback may start() the next task.
+  // Called on the slot's thread when an attempt ended, with how long it ran
+  // (negative when that included starting a Python executor, which says
+  // nothing about the task); the slot is idle by then, so the callback may
+  // start() the next task.
   using Done = std::function<void(Completion, std::chrono::microseconds ran)>;
 
   // `output` (which must outlive the slot) receives what tasks send besides
