@@ -111,10 +111,13 @@ def executor_file() -> str:
 
 
 def sleep_with_cleanup(marker: str, seconds: float) -> str:
-    """Sleep; on cancel or timeout, record that the cleanup ran (TaskCanceled unwinds here)."""
+    """Sleep; on cancel or timeout, record that the cleanup ran (TaskCanceled unwinds here).
+    Writes "started" to ``marker`` once inside the ``try``, so a test can cancel after that."""
     import time
 
     try:
+        with open(marker, "w", encoding="utf-8") as handle:
+            handle.write("started")
         time.sleep(seconds)
         return "slept"
     finally:

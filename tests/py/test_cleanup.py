@@ -31,7 +31,11 @@ def test_cancel_runs_the_cleanup_and_ends_canceled(
     marker = tmp_path / "canceled.txt"
     task = engine.dispatch(sample_tasks.sleep_with_cleanup, args=(str(marker), 300))
     _wait_running(engine, task.id)
-    time.sleep(0.2)  # let the function enter its try block
+    # Cancel once the function is inside its try block (the executor may still be starting).
+    deadline = time.monotonic() + 20
+    while not (marker.exists() and marker.read_text(encoding="utf-8") == "started"):
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.02)
     started = time.monotonic()
     engine.cancel_task(task.id)
     task.wait(timeout=20)

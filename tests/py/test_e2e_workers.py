@@ -578,8 +578,11 @@ def test_sqlite_many_workers(tmp_path: Path, cluster: Cluster) -> None:
     tasks: list[Task] = []
     total, batch = 2000, 100
     for first in range(0, total, batch):
+        # 5 ms tasks: short enough for the workers to claim ahead in batches, long enough
+        # that one worker's batch is not the whole queue.
         tasks += engine.dispatch_many(
-            e2e_tasks.append_id, [(str(out), i) for i in range(first, first + batch)]
+            e2e_tasks.append_id_and_sleep,
+            [(str(out), i, 0.005) for i in range(first, first + batch)],
         )
     assert len(tasks) == total
 
@@ -598,7 +601,8 @@ def test_sqlite_many_workers(tmp_path: Path, cluster: Cluster) -> None:
 
     counts: dict[int, int] = {}
     for line in read_lines(out):
-        counts[int(line)] = counts.get(int(line), 0) + 1
+        tag = int(line.split()[0])
+        counts[tag] = counts.get(tag, 0) + 1
     assert sorted(counts) == list(range(total))
     twice = {i: n for i, n in counts.items() if n != 1}
     assert not twice, f"tasks run more than once (id: runs): {twice}"
