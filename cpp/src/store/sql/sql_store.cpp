@@ -405,6 +405,26 @@ int SqlStore::cancel_task_group(GroupId id) {
 // ---------------------------------------------------------------- dependencies
 
 void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
+  if (finished.empty()) return;
+  {
+    // Most finished tasks have no dependents: find the few that do in one
+    // statement per chunk instead of one per task.
+    std::vector<TaskId> with_dependents;
+    for (std::size_t start = 0; start < finished.size(); start += 500) {
+      std::size_t end = std::min(finished.size(), start + 500);
+      Params ids(finished.begin() + static_cast<std::ptrdiff_t>(start),
+                 finished.begin() + static_cast<std::ptrdiff_t>(end));
+      std::string in;
+      for (std::size_t i = 1; i <= ids.size(); ++i) in += (i > 1 ? ", $" : "$") + std::to_string(i);
+      for (const auto& row :
+           session_->query("SELECT DISTINCT depends_on FROM taskengine_task_dependencies "
+                           "WHERE depends_on IN (" +
+                               in + ")",
+                           ids))
+        with_dependents.push_back(row.integer(0));
+    }
+    finished = std::move(with_dependents);
+  }
   while (!finished.empty()) {
     TaskId done = finished.back();
     finished.pop_back();
@@ -646,7 +666,7 @@ bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::str
       "UPDATE taskengine_tasks SET state = 'failed', finished_at = $2, error = $3, reason = $4 "
       "WHERE id = $1",
       {task.id, now, json_value(error), reason});
-  queue().remove(task.id);
+  if (!task.exclusive_resources.empty() || !task.shared_resources.empty()) queue().remove(task.id);
   return true;
 }
 
@@ -721,7 +741,8 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
         {task.id, std::string(to_string(final_state)), now,
          final_state == TaskState::Canceled ? Value(std::monostate{}) : json_value(c.result),
          json_value(c.error), optional_value(reason)});
-    queue().remove(task.id);
+    if (!task.exclusive_resources.empty() || !task.shared_resources.empty())
+      queue().remove(task.id);
     finished.push_back(task.id);
   }
   settle_dependents(finished, now);
