@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -199,9 +200,29 @@ def test_run_command_success_failure_and_output_capture() -> None:
     assert _Kept.kept["greeting.txt"] == "hello ann\n"
     log = _Kept.kept[task.CMD_LOG_FILENAME]
     assert "cmd: sh -c" in log and "stdout is captured in greeting.txt" in log
+    assert f"\n{task.CMD_LOG_SEPARATOR}\n" in log  # between the command line and its output
     assert task.debug_log_files() == []  # cleaned up after execute()
     failing = _Kept({"who": "bob", "exit_code": 4}, {"greeting": "x"})
     assert failing.execute() is False
+
+
+class _Exploding(class_tasks.ClassEcho, abstract=True):
+    """ClassEcho whose command line cannot even be built."""
+
+    def _cmdline(self) -> list[str]:
+        raise RuntimeError("no command today")
+
+
+def test_execute_logging_exceptions_logs_to_the_task_logger_and_returns_false(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    task = _Exploding({"who": "x"}, {"greeting": "x"})
+    assert task.logger.name.startswith("taskengine.tasks.")
+    with caplog.at_level(logging.DEBUG, logger=task.logger.name):
+        assert task.execute_logging_exceptions() is False
+    records = [r for r in caplog.records if r.name == task.logger.name]
+    assert records, caplog.text
+    assert "no command today" in caplog.text
 
 
 def test_debug_log_files(tmp_path: Path) -> None:
