@@ -146,13 +146,19 @@ void Slot::loop() {
       killer_.join();
     }
     KillReason reason = kill_reason_.load();
-    busy_ = false;
     if (reason == KillReason::Shutdown || reason == KillReason::Lost) {
       completion.state = TaskState::Waiting;  // the supervisor requeues or drops it
     }
     auto ran = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started);
+    // Busy until the attempt is reported: a supervisor that sees every slot
+    // idle (shutdown) has every completion in hand. The callback may hand
+    // this slot its next task; then it stays busy.
     done_(std::move(completion), cold ? std::chrono::microseconds(-1) : ran);
+    {
+      std::lock_guard lock(mutex_);
+      if (!pending_) busy_ = false;
+    }
   }
 }
 

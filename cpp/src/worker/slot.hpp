@@ -26,8 +26,9 @@ class Slot {
  public:
   // Called on the slot's thread when an attempt ended, with how long it ran
   // (negative when that included starting a Python executor, which says
-  // nothing about the task); the slot is idle by then, so the callback may
-  // start() the next task.
+  // nothing about the task). The slot still reports busy() meanwhile, so no
+  // one else starts a task on it, but the callback itself may start() the
+  // next one: the slot is between tasks.
   using Done = std::function<void(Completion, std::chrono::microseconds ran)>;
 
   // `output` (which must outlive the slot) receives what tasks send besides

@@ -253,7 +253,7 @@ void Worker::Impl::on_done(std::size_t index, Completion completion,
     completions_.push_back(std::move(completion));
     // The slot takes its next task right here, without a trip through the
     // claim loop; stopping or lost workers start nothing new.
-    if (!queued_.empty() && !stop_requested_ && !lost_ && !slots_[index]->busy()) {
+    if (!queued_.empty() && !stop_requested_ && !lost_) {
       slots_[index]->start(std::move(queued_.front()));
       queued_.pop_front();
     }
