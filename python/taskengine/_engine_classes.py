@@ -15,21 +15,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskengine import _spec
+from taskengine._native import _core
 from taskengine.errors import TaskConfigError
 from taskengine.task import Task, TaskGroup
 from taskengine.tasks import _registry
 from taskengine.tasks._base import BaseTask, TaskDatabase
 from taskengine.tasks._models import EventAction, TaskTypes
 from taskengine.tasks._reactions import apply_reactions, collect_reactions, parse_reactions
-
-try:
-    from taskengine import _core
-except ImportError as _exc:  # pragma: no cover - depends on the build
-    raise ImportError(
-        "taskengine's native module taskengine._core is not available "
-        f"({_exc}); build and install the package first, e.g. `pip install "
-        "--no-build-isolation -ve .` in the source tree (see docs/development.md)"
-    ) from _exc
 
 if TYPE_CHECKING:
     from taskengine.engine import Engine

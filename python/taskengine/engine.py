@@ -18,20 +18,12 @@ from taskengine._engine_classes import TaskClassesMixin
 from taskengine._engine_jobs import JobsMixin
 from taskengine._engine_output import TaskOutputMixin
 from taskengine._functions import function_path, normalize_path, resolve
+from taskengine._native import _core
 from taskengine._retval import extract_references
 from taskengine._spec import Backoff
 from taskengine.command import Command
 from taskengine.errors import FunctionNotFound, InvalidArgument, NotFound
 from taskengine.task import Task, TaskGroup, WorkerRecord
-
-try:
-    from taskengine import _core
-except ImportError as _exc:  # pragma: no cover - depends on the build
-    raise ImportError(
-        "taskengine's native module taskengine._core is not available "
-        f"({_exc}); build and install the package first, e.g. `pip install "
-        "--no-build-isolation -ve .` in the source tree (see docs/development.md)"
-    ) from _exc
 
 if TYPE_CHECKING:
     from taskengine._immediate import InProcessWorker
