@@ -132,6 +132,14 @@ void register_engine(py::module_& m) {
           },
           py::arg("filter_json"))
       .def(
+          "append_history",
+          [](Engine& e, TaskId id, const std::string& entries_json) {
+            Json entries = parse_argument(entries_json, "the history entries");
+            py::gil_scoped_release release;
+            e.store().append_history(id, entries);
+          },
+          py::arg("task_id"), py::arg("entries_json"))
+      .def(
           "cancel_task",
           [](Engine& e, TaskId id, const std::string& reason) {
             py::gil_scoped_release release;

@@ -116,7 +116,8 @@ class TaskClassesMixin:
         In this process: the data is validated with the class's model (TaskConfigError
         naming the field, nothing stored), the dynamic data built
         (``compute_dynamic_data``), the event reactions read (``on_creation`` ones run now,
-        ``retry_with_delays`` becomes the retry policy), and the online workers whose
+        ``retry_with_delays`` becomes the retry policy, ``on_unblock`` ones are left to the
+        store, which applies them when it unblocks the task), and the online workers whose
         metadata ``can_run_on`` refuses are excluded. The task waits for a worker of the
         class's TASK_TYPE reporting its TASK_VERSION. The other options are
         :meth:`Engine.dispatch`'s.

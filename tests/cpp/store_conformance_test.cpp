@@ -273,6 +273,21 @@ TEST_P(StoreConformance, DependenciesBlockThenUnblockOrSkip) {
   EXPECT_EQ(task(dispatch(late)).state, TaskState::Skipped);
 }
 
+TEST_P(StoreConformance, AppendHistoryAppendsOrWritesNothing) {
+  TaskSpec spec = function_task();
+  spec.history = Json::array({{{"event", "on_creation"}}});
+  TaskId id = dispatch(spec);
+  store_->append_history(id, Json::array({{{"event", "on_unblock"}, {"error", "no hook"}}}));
+  store_->append_history(id, Json::array());
+  Json expected =
+      Json::array({{{"event", "on_creation"}}, {{"event", "on_unblock"}, {"error", "no hook"}}});
+  EXPECT_EQ(task(id).history, expected);
+  EXPECT_THROW(store_->append_history(id + 100, Json::array({Json::object()})), NotFound);
+  EXPECT_THROW(store_->append_history(id, Json::object()), InvalidArgument);
+  EXPECT_THROW(store_->append_history(id, Json::array({Json::object(), 3})), InvalidArgument);
+  EXPECT_EQ(task(id).history, expected);
+}
+
 TEST_P(StoreConformance, CancelWaitingAndRunningTasks) {
   TaskId waiting = dispatch(function_task());
   EXPECT_EQ(store_->cancel_task(waiting), TaskState::Canceled);

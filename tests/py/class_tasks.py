@@ -26,6 +26,7 @@ class EchoData(taskengine.BaseTaskData):
     who: str
     exit_code: int = 0
     notify_file: str | None = None
+    notify_channel: str = "file"
 
 
 class EchoDynamic(taskengine.BaseDynamicTaskData):
@@ -58,11 +59,38 @@ class ClassEcho(taskengine.RunCommandTask[EchoData, EchoDynamic]):
             "on_failure": [ActionRecordInTaskHistory(data={"ok": False})],
         }
         if self.data.notify_file:
-            for event in ("on_creation", "on_success", "on_failure"):
+            for event in ("on_creation", "on_unblock", "on_success", "on_failure"):
+                channel = "file" if event == "on_creation" else self.data.notify_channel
                 reactions[event].append(
-                    ActionSendNotification(channel="file", data={"path": self.data.notify_file})
+                    ActionSendNotification(channel=channel, data={"path": self.data.notify_file})
                 )
         return reactions.get(event_name, [])
+
+
+class ServerNote(taskengine.BaseTask[EchoData, taskengine.BaseDynamicTaskData]):
+    """A SERVER task (no test starts a server worker) recording and notifying on_unblock."""
+
+    TASK_TYPE = taskengine.TaskTypes.SERVER
+    TASK_VERSION = 1
+
+    def build_dynamic_data(self, task_database: TaskDatabase) -> taskengine.BaseDynamicTaskData:
+        return taskengine.BaseDynamicTaskData()
+
+    def _execute(self) -> bool:
+        return True
+
+    def get_label(self) -> str:
+        return f"note {self.data.who}"
+
+    def get_event_reactions(self, event_name: Any) -> list[Any]:
+        if event_name != "on_unblock":
+            return []
+        reactions: list[Any] = [ActionRecordInTaskHistory(data={"unblocked": self.data.who})]
+        if self.data.notify_file:
+            reactions.append(
+                ActionSendNotification(channel="file", data={"path": self.data.notify_file})
+            )
+        return reactions
 
 
 class RetryData(taskengine.BaseTaskData):

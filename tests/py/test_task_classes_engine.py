@@ -7,6 +7,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,12 @@ def test_create_work_request_stores_data_dynamic_data_and_requirements(engine: E
     task = engine.create_work_request("ClassEcho", {"who": "ann"}, priority=3)
     row = task.as_dict()
     assert task.kind == "task" and task.name == "classecho" and task.state == "waiting"
-    assert task.payload["task_data"] == {"who": "ann", "exit_code": 0, "notify_file": None}
+    assert task.payload["task_data"] == {
+        "who": "ann",
+        "exit_code": 0,
+        "notify_file": None,
+        "notify_channel": "file",
+    }
     assert task.payload["dynamic_data"] == {"subject": "ann", "greeting": "hello ann"}
     assert row["requirements"]["worker_type"] == "worker"
     assert row["requirements"]["task_version"] == 2
@@ -198,18 +204,149 @@ def test_a_class_task_runs_on_a_worker(
     assert events == [["on_creation", ok.id, "echo ann"], ["on_success", ok.id, "echo ann"]]
 
 
-def test_on_unblock_is_recorded_when_a_dependent_task_starts(
+DELIVER_UNBLOCK = "taskengine.tasks._unblock:deliver_unblock"
+
+
+def _deliveries(engine: Engine) -> list[taskengine.Task]:
+    return [t for t in engine.list_tasks(limit=10000) if t.name == DELIVER_UNBLOCK]
+
+
+def _notes(path: Path) -> list[list[Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_on_unblock_is_recorded_when_the_dependency_completes(
     engine: Engine, worker: Callable[..., WorkerProcess]
 ) -> None:
+    # Only a WORKER worker runs: nothing can ever run the SERVER task, so its on_unblock
+    # entry can only come from the store, when the dependency's completion unblocks it.
     worker(imports=WORKER_IMPORTS).wait_registered(engine)
     first = engine.dispatch(taskengine.Command(["sleep", "0.3"]))
-    task = engine.create_work_request("classecho", {"who": "ann"}, depends_on=[first])
+    task = engine.create_work_request(
+        "servernote", {"who": "ann"}, task_type="server", depends_on=[first]
+    )
+    assert task.state == "blocked" and task.history == []
+    first.wait(timeout=60)
+    assert first.state == "completed", first.error
+    task.refresh()
+    assert task.state == "waiting" and task.attempt == 0
+    assert task.reason == "no online worker can run it: it needs a worker of type server"
+    [entry] = task.history
+    assert entry["event"] == "on_unblock" and entry["data"] == {"unblocked": "ann"}
+    assert entry["at"] == first.as_dict()["finished_at"]  # written by the same transaction
+    assert _deliveries(engine) == []  # no notification asked for
+
+
+def test_on_unblock_notifies_before_the_dependent_task_runs(
+    engine: Engine, worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    worker(imports=WORKER_IMPORTS).wait_registered(engine)
+    notes = tmp_path / "notes.jsonl"
+    first = engine.dispatch(taskengine.Command(["sleep", "0.3"]))
+    # not_before keeps the task itself waiting an hour after it is unblocked.
+    task = engine.create_work_request(
+        "classecho",
+        {"who": "ann", "notify_file": str(notes)},
+        depends_on=[first],
+        not_before=timedelta(hours=1),
+    )
+    assert _notes(notes) == [["on_creation", task.id, "echo ann"]]
+    wait_for(lambda: len(_notes(notes)) == 2, what="the on_unblock notification")
+    assert _notes(notes)[1] == ["on_unblock", task.id, "echo ann"]
+    task.refresh()
+    assert task.state == "waiting" and task.attempt == 0
+    assert [e["event"] for e in task.history] == ["on_creation", "on_unblock"]
+    [delivery] = _deliveries(engine)
+    delivery.wait(timeout=60)
+    assert delivery.state == "completed", delivery.error
+    assert delivery.result == {"task_id": task.id, "sent": 1, "errors": []}
+
+
+def test_on_unblock_reactions_run_once_when_the_task_runs_too(
+    engine: Engine, worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    worker(imports=WORKER_IMPORTS).wait_registered(engine)
+    notes = tmp_path / "notes.jsonl"
+    first = engine.dispatch(taskengine.Command(["sleep", "0.3"]))
+    task = engine.create_work_request(
+        "classecho", {"who": "ann", "notify_file": str(notes)}, depends_on=[first]
+    )
     assert task.state == "blocked"
     task.wait(timeout=60)
     assert task.state == "completed", task.error
     assert [e["event"] for e in task.history] == ["on_creation", "on_unblock", "on_success"]
+    [delivery] = _deliveries(engine)
+    delivery.wait(timeout=60)
+    # The delivery and the task ran side by side: each notification once, in any order.
+    assert sorted(event for event, _, _ in _notes(notes)) == [
+        "on_creation",
+        "on_success",
+        "on_unblock",
+    ]
     alone = engine.create_work_request("classecho", {"who": "bob"}).wait(timeout=60)
     assert [e["event"] for e in alone.history] == ["on_creation", "on_success"]
+    assert len(_deliveries(engine)) == 1  # no dependencies: never unblocked
+
+
+def test_a_failing_on_unblock_hook_is_recorded_in_the_tasks_history(
+    engine: Engine, worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    worker(imports=WORKER_IMPORTS).wait_registered(engine)
+    first = engine.dispatch(taskengine.Command(["true"]))
+    task = engine.create_work_request(
+        "classecho",
+        {"who": "ann", "notify_file": str(tmp_path / "n"), "notify_channel": "nobody"},
+        depends_on=[first],
+        not_before=timedelta(hours=1),
+    )
+    wait_for(lambda: len(_deliveries(engine)) == 1, what="the delivery task")
+    [delivery] = _deliveries(engine)
+    delivery.wait(timeout=60)
+    assert delivery.state == "completed", delivery.error
+    message = "no notification hook registered for 'nobody'"
+    assert delivery.result == {"task_id": task.id, "sent": 0, "errors": [message]}
+    task.refresh()
+    assert [e["event"] for e in task.history] == ["on_creation", "on_unblock", "on_unblock"]
+    assert task.history[2]["error"] == message and task.state == "waiting"
+
+
+def test_a_task_canceled_while_blocked_is_never_unblocked(
+    engine: Engine, worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    worker(imports=WORKER_IMPORTS).wait_registered(engine)
+    notes = tmp_path / "notes.jsonl"
+    first = engine.dispatch(taskengine.Command(["sleep", "0.5"]))
+    task = engine.create_work_request(
+        "classecho", {"who": "ann", "notify_file": str(notes)}, depends_on=[first]
+    )
+    task.cancel()
+    first.wait(timeout=60)
+    assert first.state == "completed", first.error
+    task.refresh()
+    assert task.state == "canceled"
+    assert [e["event"] for e in task.history] == ["on_creation"]
+    # The store would have dispatched the delivery in the completion's transaction.
+    assert _deliveries(engine) == []
+    assert _notes(notes) == [["on_creation", task.id, "echo ann"]]
+
+
+def test_a_failed_dependency_skips_the_on_unblock_reactions(
+    engine: Engine, worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    worker(imports=WORKER_IMPORTS).wait_registered(engine)
+    notes = tmp_path / "notes.jsonl"
+    first = engine.dispatch(taskengine.Command(["false"]))
+    task = engine.create_work_request(
+        "classecho", {"who": "ann", "notify_file": str(notes)}, depends_on=[first]
+    )
+    task.wait(timeout=60)
+    assert first.state == "failed"
+    assert task.state == "skipped"
+    assert [e["event"] for e in task.history] == ["on_creation"]
+    assert _deliveries(engine) == []
+    assert _notes(notes) == [["on_creation", task.id, "echo ann"]]
 
 
 def test_the_gil_is_released_while_the_core_waits_for_the_store(

@@ -57,6 +57,10 @@ class Store {
 
   virtual std::optional<Task> get_task(TaskId id) = 0;
   virtual std::vector<Task> list_tasks(const TaskFilter& filter) = 0;
+  // Appends `entries` (a list of objects) to a task's history, in one
+  // transaction. Throws NotFound for an unknown id and InvalidArgument for
+  // anything but a list of objects; either way nothing is written.
+  virtual void append_history(TaskId id, const Json& entries) = 0;
 
   // Cancel: a blocked or waiting task ends `canceled` at once; a running one
   // becomes `canceling` and its worker is woken. Returns the new state.

@@ -73,6 +73,14 @@ struct TaskSpec {
   // reactions), and workers known not to pass its can_run_on.
   Json history = Json::array();
   std::vector<WorkerId> declined_by;
+  // Task classes' on_unblock reactions, applied by the store in the
+  // transaction that moves the task from blocked to waiting (at creation if
+  // its dependencies are already done; never for a task without
+  // dependencies, one skipped or one canceled while blocked): history
+  // entries, stamped with that moment ("at"), and tasks dispatched then,
+  // whose payload's kwargs get {"task_id": this task's id}.
+  Json unblock_history = Json::array();
+  std::vector<TaskSpec> unblock_dispatch;
 
   // Throws InvalidArgument naming the first problem found.
   void validate() const;

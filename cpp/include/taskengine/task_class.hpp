@@ -45,6 +45,12 @@ class TaskClass {
 // requirements, on_creation history entries, a retry_with_delays reaction as
 // the retry policy (unless `options` has one), and the online workers of its
 // type whose metadata its can_run_on refuses, which then never claim it.
+// on_unblock reactions of a task with dependencies are left to the store,
+// which applies them when it unblocks the task: record_in_task_history
+// entries go into the history in that transaction, and send_notification
+// reactions make it dispatch one task then,
+// taskengine.tasks._unblock:deliver_unblock(task_id), on the class's worker
+// type, which calls the hooks.
 TaskId create_work_request(Store& store, const TaskClass& task_class, const Json& task_data,
                            TaskSpec options);
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 
 #include "taskengine/errors.hpp"
 #include "taskengine/task_class.hpp"
@@ -38,6 +39,32 @@ std::optional<RetryPolicy> retry_from(const Json& on_failure) {
   return std::nullopt;
 }
 
+// The Python function that delivers a task's on_unblock notifications: the
+// store dispatches it when it unblocks the task, with kwargs {"task_id"}, so
+// the delivery is a task like any other (durable, retried if its worker is
+// lost) and starts as soon as a worker of the task's type is free.
+constexpr const char* kDeliverUnblock = "taskengine.tasks._unblock:deliver_unblock";
+
+TaskSpec unblock_delivery(const TaskSpec& task) {
+  TaskSpec delivery;
+  delivery.kind = TaskKind::Function;
+  delivery.name = kDeliverUnblock;
+  delivery.payload = {
+      {"function", kDeliverUnblock}, {"args", Json::array()}, {"kwargs", Json::object()}};
+  // Just ahead of the task it announces, so a worker with one slot free
+  // notifies before it starts the task.
+  delivery.priority =
+      task.priority < std::numeric_limits<int>::max() ? task.priority + 1 : task.priority;
+  // Workers of the task's type import the modules its hooks live in.
+  delivery.requirements.worker_type = task.requirements.worker_type;
+  // Only a lost worker or executor fails it (hook errors are recorded, not
+  // raised): try again rather than lose the notification.
+  delivery.retry.max_attempts = 5;
+  delivery.retry.backoff_base = 1;
+  delivery.retry.backoff_max = 60;
+  return delivery;
+}
+
 }  // namespace
 
 TaskId create_work_request(Store& store, const TaskClass& task_class, const Json& task_data,
@@ -64,12 +91,23 @@ TaskId create_work_request(Store& store, const TaskClass& task_class, const Json
     if (action["action"] == "record_in_task_history")
       spec.history.push_back(
           {{"event", "on_creation"}, {"data", action.value("data", Json::object())}, {"at", now}});
+  // on_unblock: the store applies these when it unblocks the task.
+  bool notify_unblock = false;
+  for (const auto& action : reactions["on_unblock"]) {
+    if (action["action"] == "record_in_task_history")
+      spec.unblock_history.push_back(
+          {{"event", "on_unblock"}, {"data", action.value("data", Json::object())}});
+    else if (action["action"] == "send_notification")
+      notify_unblock = true;
+  }
   if (auto retry = retry_from(reactions["on_failure"])) {
     if (spec.retry.max_attempts > 1)
       throw InvalidArgument("task class " + spec.name +
                             " reacts to failure with retry_with_delays; do not pass retries too");
     spec.retry = *retry;
   }
+  if (notify_unblock && !spec.depends_on.empty())
+    spec.unblock_dispatch.push_back(unblock_delivery(spec));
 
   // Workers known now that the class refuses never claim it; workers that
   // register later check can_run_on themselves when they claim it.

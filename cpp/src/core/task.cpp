@@ -206,6 +206,18 @@ void TaskSpec::validate() const {
     throw InvalidArgument("'timeout' must be a positive number of seconds");
   if (unique_key && unique_key->empty()) throw InvalidArgument("'unique_key' is empty");
   if (!history.is_array()) throw InvalidArgument("'history' must be a list");
+  if (!unblock_history.is_array()) throw InvalidArgument("'unblock_history' must be a list");
+  for (const auto& entry : unblock_history)
+    if (!entry.is_object()) throw InvalidArgument("every unblock history entry must be an object");
+  for (const auto& spec : unblock_dispatch) {
+    // Dispatched at the unblock, by id: nothing there could wait for it.
+    if (spec.kind != TaskKind::Function)
+      throw InvalidArgument("a task dispatched at unblock must be a function task");
+    if (!spec.depends_on.empty() || !spec.unblock_dispatch.empty() || spec.unique_key)
+      throw InvalidArgument(
+          "a task dispatched at unblock takes no dependencies, unique key or unblock tasks");
+    spec.validate();
+  }
 }
 
 Json TaskSpec::to_json() const {

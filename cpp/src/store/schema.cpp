@@ -281,12 +281,20 @@ std::vector<std::string> version_five(const Dialect& d) {
   };
 }
 
+// Task classes' on_unblock reactions, applied by the store when it unblocks
+// the task: {"history": [entries], "dispatch": [task specs]}. NULL for every
+// task without them, so settling dependents reads one more NULL column.
+std::vector<std::string> version_six(const Dialect& d) {
+  return {"ALTER TABLE taskengine_tasks ADD COLUMN on_unblock " + d.json};
+}
+
 std::vector<Migration> build(const Dialect& d) {
   return {{1, "the whole task model", version_one(d)},
           {2, "resource queue places as (queue_rank, task_id)", version_two(d)},
           {3, "task classes: workers that declined a task", version_three(d)},
           {4, "builds of jobs", version_four(d)},
-          {5, "task output: artifact contents, log write times", version_five(d)}};
+          {5, "task output: artifact contents, log write times", version_five(d)},
+          {6, "task classes: on_unblock reactions", version_six(d)}};
 }
 
 }  // namespace

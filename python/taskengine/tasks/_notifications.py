@@ -2,9 +2,11 @@
 event reactions.
 
 A hook runs where its event is handled: ``on_creation`` in the process that called
-``create_work_request``; ``on_unblock``, ``on_success`` and ``on_failure`` in the worker's
-executor. Register hooks in a module both import (the worker's ``--import`` or an entry
-point of the ``taskengine.tasks`` group).
+``create_work_request``; ``on_unblock`` in the executor of a worker of the task's type that
+runs the delivery task the store dispatched when it unblocked the task
+(:mod:`taskengine.tasks._unblock`); ``on_success`` and ``on_failure`` in the executor that
+ran the task. Register hooks in a module all of them import (the worker's ``--import`` or an
+entry point of the ``taskengine.tasks`` group).
 """
 
 from __future__ import annotations

@@ -4,11 +4,13 @@ Reactions are asked of the class once, at creation, and stored with the task
 (``payload["event_reactions"]``), so every process handles the ones decided then:
 
 - ``record_in_task_history``: an entry ``{"event", "data", "at"}`` in the task's history,
-  written with the creation (on_creation) or with the attempt's result (the others);
+  written with the creation (on_creation), by the store in the transaction that unblocks
+  the task (on_unblock), or with the attempt's result (on_success, on_failure);
 - ``retry_with_delays`` (on_failure): becomes the task's retry policy at creation;
 - ``send_notification``: calls the hook registered for its channel (see
-  :mod:`taskengine.tasks._notifications`); a missing or failing hook is recorded in the
-  history rather than failing the task.
+  :mod:`taskengine.tasks._notifications`; on_unblock ones from the delivery task of
+  :mod:`taskengine.tasks._unblock`); a missing or failing hook is recorded in the history
+  rather than failing the task.
 """
 
 from __future__ import annotations

@@ -87,15 +87,6 @@ def run_work_request(task_id: int, attempt: int, payload: dict[str, Any]) -> dic
 
     reactions = payload.get("event_reactions")
     label = _label(task)
-    history: list[dict[str, Any]] = []
-    if attempt == 1 and payload.get("has_dependencies"):
-        history += apply_reactions(
-            parse_reactions(reactions, "on_unblock"),
-            "on_unblock",
-            task_id=task_id,
-            task_name=name,
-            label=label,
-        )
     error: Any = None
     try:
         success = task.execute()
@@ -103,7 +94,9 @@ def run_work_request(task_id: int, attempt: int, payload: dict[str, Any]) -> dic
         success = False
         error = serialize_exception(exc, skip=1)
     event: EventName = "on_success" if success else "on_failure"
-    history += apply_reactions(
+    # on_unblock is not handled here: the store applies it when it unblocks the task
+    # (see taskengine.tasks._unblock).
+    history = apply_reactions(
         parse_reactions(reactions, event), event, task_id=task_id, task_name=name, label=label
     )
     if success:

@@ -175,23 +175,35 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
     throw InvalidArgument("a task with unique key '" + *spec.unique_key + "' already exists");
 
   Json resources = {{"exclusive", spec.exclusive_resources}, {"shared", spec.shared_resources}};
+  Value on_unblock = unblock_reactions(spec);
   // Tasks without resources are eligible as soon as they wait; the
   // resource queue decides for the others.
   Rows rows = session_->query(
       "INSERT INTO taskengine_tasks (kind, name, payload, state, priority, created_at, "
       "not_before, finished_at, resources, task_group_id, depends_on, allow_failure, "
       "requirements, worker_type, retry_policy, timeout_seconds, unique_key, reason, history, "
-      "eligible) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-      "$17, $18, $19, FALSE) RETURNING id",
-      {std::string(to_string(spec.kind)), spec.name, spec.payload.dump(),
-       std::string(to_string(state)), std::int64_t{spec.priority}, now,
+      "on_unblock, eligible) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+      "$15, $16, $17, $18, $19, $20, FALSE) RETURNING id",
+      {std::string(to_string(spec.kind)),
+       spec.name,
+       spec.payload.dump(),
+       std::string(to_string(state)),
+       std::int64_t{spec.priority},
+       now,
        optional_value(spec.not_before),
-       state == TaskState::Skipped ? Value(now) : Value(std::monostate{}), resources.dump(),
-       optional_value(spec.task_group), Json(spec.depends_on).dump(),
-       std::int64_t{spec.allow_failure ? 1 : 0}, spec.requirements.to_json().dump(),
-       spec.requirements.worker_type, spec.retry.to_json().dump(),
-       optional_value(spec.timeout_seconds), optional_value(spec.unique_key),
-       optional_value(reason), spec.history.dump()});
+       state == TaskState::Skipped ? Value(now) : Value(std::monostate{}),
+       resources.dump(),
+       optional_value(spec.task_group),
+       Json(spec.depends_on).dump(),
+       std::int64_t{spec.allow_failure ? 1 : 0},
+       spec.requirements.to_json().dump(),
+       spec.requirements.worker_type,
+       spec.retry.to_json().dump(),
+       optional_value(spec.timeout_seconds),
+       optional_value(spec.unique_key),
+       optional_value(reason),
+       spec.history.dump(),
+       on_unblock});
   TaskId id = rows.at(0).integer(0);
   for (WorkerId worker : std::set<WorkerId>(spec.declined_by.begin(), spec.declined_by.end()))
     session_->execute(
@@ -211,6 +223,10 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now) {
     session_->execute(
         "INSERT INTO taskengine_task_dependencies (task_id, depends_on) VALUES ($1, $2)",
         {id, dep});
+  // Its dependencies are already done: it is unblocked as it is created.
+  if (state == TaskState::Waiting)
+    if (const auto* reactions = std::get_if<std::string>(&on_unblock))
+      apply_unblock(id, *reactions, now);
   return id;
 }
 
@@ -431,8 +447,8 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
     Rows dependents = session_->query(
         // The dependents through the reverse index: a join let SQLite's planner
         // start from every blocked task instead.
-        "SELECT id, allow_failure FROM taskengine_tasks WHERE id IN (SELECT task_id FROM "
-        "taskengine_task_dependencies WHERE depends_on = $1) AND state = 'blocked'",
+        "SELECT id, allow_failure, on_unblock FROM taskengine_tasks WHERE id IN (SELECT task_id "
+        "FROM taskengine_task_dependencies WHERE depends_on = $1) AND state = 'blocked'",
         {done});
     for (const auto& dependent : dependents) {
       TaskId id = dependent.integer(0);
@@ -456,6 +472,8 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
         session_->execute(
             "UPDATE taskengine_tasks SET state = 'waiting', reason = NULL WHERE id = $1", {id});
         queue().enqueue(id);
+        // NULL for every task without on_unblock reactions: they pay nothing more.
+        apply_unblock(id, dependent.optional_text(2), now);
       }
     }
   }

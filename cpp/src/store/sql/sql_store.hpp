@@ -27,6 +27,7 @@ class SqlStore final : public Store {
   std::vector<TaskId> dispatch(const std::vector<TaskSpec>& specs) override;
   std::optional<Task> get_task(TaskId id) override;
   std::vector<Task> list_tasks(const TaskFilter& filter) override;
+  void append_history(TaskId id, const Json& entries) override;
   using Store::cancel_task;
   TaskState cancel_task(TaskId id, const std::string& reason) override;
   GroupId create_task_group(const std::string& description) override;
@@ -76,6 +77,11 @@ class SqlStore final : public Store {
   // (computed when read, never stored: it changes with every claim).
   void explain_waiting(std::vector<Task>& tasks);
   TaskId insert_task(const TaskSpec& spec, Micros now);
+  // on_unblock reactions (sql_store_unblock.cpp): what insert_task stores in
+  // the on_unblock column (null: nothing to do), and applying it when the
+  // task leaves blocked for waiting.
+  static Value unblock_reactions(const TaskSpec& spec);
+  void apply_unblock(TaskId id, const std::optional<std::string>& reactions, Micros now);
   // Settles blocked dependents of tasks that just reached a final state:
   // unblocks them, or skips them (and, in turn, their dependents).
   void settle_dependents(std::vector<TaskId> finished, Micros now);
