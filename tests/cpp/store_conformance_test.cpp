@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <latch>
 #include <set>
 #include <thread>
 
@@ -457,6 +458,31 @@ TEST_P(StoreConformance, ConcurrentClaimersNeverShareATask) {
   std::set<TaskId> unique(all.begin(), all.end());
   EXPECT_EQ(unique.size(), all.size());
   EXPECT_EQ(all.size(), 200u);
+}
+
+// A dispatch reads its dependencies' states, a completion looks for the
+// dependents it unblocks: unless they take turns, each can miss the other's
+// uncommitted row, and the dependent stays blocked for ever.
+TEST_P(StoreConformance, DependentsDispatchedWhileTheirDependencyEndsAreNeverLeftBlocked) {
+  auto other = open_store(test_store_->url());
+  for (int round = 0; round < 30; ++round) {
+    TaskId parent = dispatch(function_task());
+    std::vector<Task> claimed = store_->claim(worker_, 1);
+    ASSERT_EQ(claimed.size(), 1u);
+    std::vector<TaskSpec> dependents(20, function_task());
+    for (auto& spec : dependents) spec.depends_on = {parent};
+    std::latch start(2);
+    std::thread completer([&] {
+      start.arrive_and_wait();
+      other->complete({{parent, claimed[0].fence, TaskState::Completed, 1, nullptr, std::nullopt}});
+    });
+    start.arrive_and_wait();
+    std::vector<TaskId> ids = store_->dispatch(dependents);
+    completer.join();
+    for (TaskId id : ids) ASSERT_EQ(task(id).state, TaskState::Waiting) << "round " << round;
+    for (const auto& t : store_->claim(worker_, 100))  // clear the queue for the next round
+      store_->complete({{t.id, t.fence, TaskState::Completed, 1, nullptr, std::nullopt}});
+  }
 }
 
 TEST_P(StoreConformance, RetvalArgumentsResolveWhenTheDependentStarts) {

@@ -243,10 +243,14 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
   if (specs.empty()) return {};
   Micros now = now_micros();
   Transaction txn(*session_, true);
-  bool any_resources = std::any_of(specs.begin(), specs.end(), [](const TaskSpec& s) {
-    return !s.exclusive_resources.empty() || !s.shared_resources.empty();
+  // Resources: the queue's decisions. Dependencies: a completion settles
+  // the dependents it can see, and this reads the dependencies' states;
+  // taking turns, each sees the other's rows (else a dependent dispatched
+  // while its dependency ends could stay blocked for ever).
+  bool needs_lock = std::any_of(specs.begin(), specs.end(), [](const TaskSpec& s) {
+    return !s.exclusive_resources.empty() || !s.shared_resources.empty() || !s.depends_on.empty();
   });
-  if (any_resources) lock_scheduling();
+  if (needs_lock) lock_scheduling();
   std::vector<TaskId> ids;
   ids.reserve(specs.size());
   for (const auto& spec : specs) ids.push_back(insert_task(spec, now));
