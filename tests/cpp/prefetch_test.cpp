@@ -47,12 +47,19 @@ TEST(PrefetchPolicy, FollowsAChangeOfWorkWithinAFewTasks) {
 namespace taskengine::worker {
 namespace {
 
-TEST(PrefetchPolicy, ASlotBusyForLongerThanTheWindowStopsHolding) {
+TEST(PrefetchPolicy, SlotsBusyForLongerThanTheWindowNoLongerDrainTheQueue) {
+  PrefetchPolicy policy(2, std::chrono::milliseconds(20));
+  for (int i = 0; i < 10; ++i) policy.record(std::chrono::microseconds(200));
+  EXPECT_EQ(policy.target(0), 200);  // 2 x 20 ms of 200 us tasks
+  EXPECT_EQ(policy.target(1), 100);  // one slot stuck: only the other drains it
+  EXPECT_EQ(policy.target(2), 0);    // every slot stuck: hold nothing
+}
+
+TEST(PrefetchPolicy, ALongRunThatEndsShrinksTheTarget) {
   PrefetchPolicy policy(2, std::chrono::milliseconds(20));
   for (int i = 0; i < 10; ++i) policy.record(std::chrono::microseconds(100));
-  EXPECT_EQ(policy.target(std::chrono::microseconds(50)), 256);
-  EXPECT_EQ(policy.target(std::chrono::microseconds(10'000)), 4);
-  EXPECT_EQ(policy.target(std::chrono::microseconds(50'000)), 0);
+  policy.record(std::chrono::microseconds(50'000));
+  EXPECT_EQ(policy.target(), 3);  // average now ~10 ms: 40 ms of it
 }
 
 }  // namespace

@@ -385,6 +385,40 @@ TEST_P(StoreConformance, RequeueDoesNotCountAsAnAttempt) {
   EXPECT_FALSE(store_->requeue(id, claimed[0].fence, "again"));
 }
 
+TEST_P(StoreConformance, WaitingCompletionsRequeueInTheBatchTransaction) {
+  // A worker hands back tasks it held unstarted together with results:
+  // one complete() call, no attempt counted, resources given back.
+  TaskId done = dispatch(function_task());
+  TaskId held = dispatch(with_resources({"repo/a"}, {}));
+  TaskId canceled = dispatch(function_task());
+  auto claimed = store_->claim(worker_, 3);
+  ASSERT_EQ(claimed.size(), 3u);
+  EXPECT_EQ(store_->cancel_task(canceled), TaskState::Canceling);
+  std::map<TaskId, std::int64_t> fence;
+  for (const auto& t : claimed) fence[t.id] = t.fence;
+  auto applied = store_->complete(
+      {{done, fence[done], TaskState::Completed, Json(1), nullptr, std::nullopt},
+       {held, fence[held], TaskState::Waiting, nullptr, nullptr, std::string("handed back")},
+       {canceled, fence[canceled], TaskState::Waiting, nullptr, nullptr, std::nullopt}});
+  EXPECT_EQ(applied, (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(task(done).state, TaskState::Completed);
+  Task back = task(held);
+  EXPECT_EQ(back.state, TaskState::Waiting);
+  EXPECT_EQ(back.attempt, 0);
+  EXPECT_EQ(back.reason, "handed back");
+  // Asked to cancel while held: it never started, so it ends canceled.
+  EXPECT_EQ(task(canceled).state, TaskState::Canceled);
+  // The resource is free again: the task is claimable, with a new fence.
+  auto again = store_->claim(worker_, 5);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, held);
+  EXPECT_EQ(again[0].attempt, 1);
+  // The old attempt's token no longer applies.
+  EXPECT_EQ(
+      store_->complete({{held, fence[held], TaskState::Waiting, nullptr, nullptr, std::nullopt}}),
+      std::vector<bool>{false});
+}
+
 TEST_P(StoreConformance, MatchingKeepsTasksForCapableWorkers) {
   TaskSpec signing = function_task();
   signing.requirements.worker_type = "signing";

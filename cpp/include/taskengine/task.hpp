@@ -128,8 +128,11 @@ struct Task {
 // What a worker reports when an attempt ends.
 struct Completion {
   TaskId task_id = 0;
-  std::int64_t fence = 0;                  // the attempt's fencing token
-  TaskState state = TaskState::Completed;  // Completed | Failed | Canceled
+  std::int64_t fence = 0;  // the attempt's fencing token
+  // Completed | Failed | Canceled, or Waiting: the attempt did not run (or
+  // was interrupted by a shutdown) and the task is requeued without counting
+  // it, as Store::requeue does.
+  TaskState state = TaskState::Completed;
   Json result;
   Json error;
   std::optional<std::string> reason;

@@ -29,6 +29,10 @@ struct WorkerOptions {
   // this much estimated work per slot in a local queue (0: claim only for
   // idle slots). Tasks that run longer than this are never held.
   std::chrono::milliseconds prefetch_window{20};
+  // Results are stored in batches: one transaction at most this often while
+  // tasks end faster than that (0: one per ending task). An ending task
+  // after a quiet spell is stored at once, so this adds no delay when idle.
+  std::chrono::milliseconds completion_window{1};
   Json metadata = Json::object();  // merged over the system metadata
 };
 

@@ -48,18 +48,25 @@ Json normalize_error(const Json& error) {
   return result;
 }
 
-// Writes all of `data`; false once the reader is gone. SIGPIPE is blocked for
-// this thread around the write and a SIGPIPE it raised is consumed, so the
-// process need not ignore SIGPIPE globally (the approach libpq takes).
+thread_local bool sigpipe_blocked_for_good = false;
+
+// Writes all of `data`; false once the reader is gone. SIGPIPE is blocked
+// for this thread around the write and a SIGPIPE it raised is consumed, so
+// the process need not ignore SIGPIPE globally (the approach libpq takes).
+// Threads that called block_sigpipe_in_this_thread() skip the three system
+// calls of the dance: for the worker's slots this is the per-task path.
 bool write_all(int fd, std::string_view data) {
   sigset_t pipe_set;
   ::sigemptyset(&pipe_set);
   ::sigaddset(&pipe_set, SIGPIPE);
   sigset_t old_mask;
-  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-  sigset_t pending;
-  ::sigpending(&pending);
-  const bool was_pending = ::sigismember(&pending, SIGPIPE) == 1;
+  bool was_pending = false;
+  if (!sigpipe_blocked_for_good) {
+    ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+    sigset_t pending;
+    ::sigpending(&pending);
+    was_pending = ::sigismember(&pending, SIGPIPE) == 1;
+  }
   bool ok = true;
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
@@ -74,11 +81,21 @@ bool write_all(int fd, std::string_view data) {
     const timespec zero{};
     ::sigtimedwait(&pipe_set, nullptr, &zero);
   }
-  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (!sigpipe_blocked_for_good) ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   return ok;
 }
 
 }  // namespace
+
+void block_sigpipe_in_this_thread() {
+  sigset_t pipe_set;
+  ::sigemptyset(&pipe_set);
+  ::sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  sigpipe_blocked_for_good = true;
+}
+
+namespace {}  // namespace
 
 struct PythonExecutor::Process {
   OwnedChild owned;  // first: registered before the spawn, forgotten after the reap

@@ -17,6 +17,11 @@
 
 namespace taskengine::exec {
 
+// Blocks SIGPIPE in the calling thread for good, so that writes to
+// executors on it skip the per-write signal-mask dance (a closed pipe still
+// returns EPIPE). For threads the worker owns; their children reset the mask.
+void block_sigpipe_in_this_thread();
+
 struct PythonOutcome {
   bool ok = false;
   Json result;  // when ok

@@ -34,6 +34,8 @@ options (each also read from the environment variable shown):
   --kill-grace SECONDS     SIGTERM-to-SIGKILL delay on cancel/timeout (default: 3)
   --prefetch-window S      claim short tasks ahead: hold up to this much estimated work
                            per slot in a local queue; 0 turns it off (default: 0.02)
+  --completion-window S    store the results of fast-ending tasks together, at most this
+                           long after they end; 0 stores each at once (default: 0.001)
   --log-level LEVEL        trace, debug, info, warning, error (default: info) [TASKENGINE_LOG_LEVEL]
   --version, --help
 )";
@@ -118,6 +120,8 @@ taskengine::WorkerOptions parse(int argc, char** argv) {
       options.kill_grace = seconds_option(flag, value);
     else if (flag == "--prefetch-window")
       options.prefetch_window = seconds_option(flag, value, true);
+    else if (flag == "--completion-window")
+      options.completion_window = seconds_option(flag, value, true);
     else if (flag == "--log-level")
       level = value;
     else

@@ -17,11 +17,11 @@ void PrefetchPolicy::record(std::chrono::microseconds ran) {
   average_us_ = average_us_ < 0 ? us : (1 - kNewest) * average_us_ + kNewest * us;
 }
 
-int PrefetchPolicy::target(std::chrono::microseconds longest_running) const {
+int PrefetchPolicy::target(int long_running_slots) const {
   if (average_us_ < 0 || window_.count() <= 0) return 0;
-  double estimate_us = std::max(average_us_, static_cast<double>(longest_running.count()));
-  double window_us = static_cast<double>(window_.count()) * 1000.0 * concurrency_;
-  return static_cast<int>(std::min<double>(cap_, std::floor(window_us / estimate_us)));
+  int moving = std::max(0, concurrency_ - long_running_slots);
+  double window_us = static_cast<double>(window_.count()) * 1000.0 * moving;
+  return static_cast<int>(std::min<double>(cap_, std::floor(window_us / average_us_)));
 }
 
 }  // namespace taskengine::worker

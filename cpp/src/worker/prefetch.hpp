@@ -19,9 +19,13 @@ class PrefetchPolicy {
 
   // One task ran for `ran`; negative: unknown, ignored.
   void record(std::chrono::microseconds ran);
-  // Tasks to hold in the local queue, given how long the longest running
-  // task has run so far.
-  int target(std::chrono::microseconds longest_running = std::chrono::microseconds(0)) const;
+  // Tasks to hold in the local queue, given how many slots have been running
+  // their task for longer than the window: they are stuck as far as the
+  // queue is concerned, and only the others drain it. (Shorter runs are
+  // normal jitter: a slot descheduled for a millisecond must not make the
+  // worker hand back its queue.)
+  int target(int long_running_slots = 0) const;
+  std::chrono::milliseconds window() const { return window_; }
 
  private:
   int concurrency_;

@@ -5,6 +5,7 @@
 
 #include "exec/command_executor.hpp"
 #include "exec/process_group.hpp"
+#include "exec/python_executor.hpp"
 #include "worker/task_class_run.hpp"
 
 namespace taskengine::worker {
@@ -94,6 +95,7 @@ void Slot::kill(KillReason reason, std::chrono::milliseconds grace) {
 }
 
 void Slot::loop() {
+  exec::block_sigpipe_in_this_thread();
   if (prestart_) python_.prestart();
   for (;;) {
     Task task;

@@ -27,6 +27,10 @@ using Clock = std::chrono::steady_clock;
 // often, and at most this many records are buffered per running attempt.
 constexpr std::chrono::milliseconds kOutputInterval{150};
 constexpr std::size_t kMaxBufferedRecords = 20000;
+// Results wait at most completion_window, and at most this many of them:
+// under load one transaction stores many; after a quiet spell the first
+// ending task is stored at once.
+constexpr std::size_t kMaxCompletionBatch = 512;
 using worker::KillReason;
 using worker::Slot;
 
@@ -59,6 +63,7 @@ class Worker::Impl {
   void heartbeat_loop();
   void listen_loop(WakeupListener& listener);
   void flush_completions();
+  bool completions_due(Clock::time_point now) const;
   void handle_cancels();
   void enforce_timeouts();
   void claim();
@@ -80,8 +85,16 @@ class Worker::Impl {
 
   std::mutex mutex_;
   std::condition_variable changed_;
+  // The heartbeat thread's own: it sleeps through the many wake-ups of the
+  // main loop (one per batch of ending tasks).
+  std::condition_variable heartbeat_stop_;
   bool woken_ = false;
   std::deque<Completion> completions_;
+  // When results were last stored (main loop only), and whether a slot found
+  // the local queue low enough to want a claim (guarded by mutex_).
+  Clock::time_point last_flush_{};
+  bool claim_wanted_ = false;
+  std::size_t claim_below_ = 1;  // queue length under which slots ask for a claim
   // Claimed tasks waiting for a slot (see PrefetchPolicy); guarded by mutex_.
   std::deque<Task> queued_;
   worker::PrefetchPolicy prefetch_;
@@ -133,7 +146,7 @@ void Worker::Impl::heartbeat_loop() {
     }
     exec::reap_strays();
     std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, options_.heartbeat, [this] { return threads_stop_.load(); });
+    heartbeat_stop_.wait_for(lock, options_.heartbeat, [this] { return threads_stop_.load(); });
   }
 }
 
@@ -148,10 +161,16 @@ void Worker::Impl::listen_loop(WakeupListener& listener) {
   }
 }
 
+bool Worker::Impl::completions_due(Clock::time_point now) const {
+  return !completions_.empty() && (completions_.size() >= kMaxCompletionBatch ||
+                                   now - last_flush_ >= options_.completion_window);
+}
+
 void Worker::Impl::flush_completions() {
   std::vector<Completion> batch;
   {
     std::lock_guard lock(mutex_);
+    last_flush_ = Clock::now();
     batch.assign(std::make_move_iterator(completions_.begin()),
                  std::make_move_iterator(completions_.end()));
     completions_.clear();
@@ -166,10 +185,12 @@ void Worker::Impl::flush_completions() {
       // Its task class's can_run_on refused this worker: leave it to others.
       if (!lost_) store_->decline(c.task_id, c.fence, info_.id, c.reason.value_or("declined"));
     } else if (c.state == TaskState::Waiting) {
-      // Interrupted by shutdown: hand the task back for another worker.
-      if (!lost_)
-        store_->requeue(c.task_id, c.fence,
-                        c.reason.value_or("worker stopped before the task finished"));
+      // Handed back unstarted or interrupted by shutdown: requeued in the
+      // batch's transaction, for another worker. A lost worker's tasks
+      // belong to others already.
+      if (lost_) continue;
+      if (!c.reason) c.reason = "worker stopped before the task finished";
+      finished.push_back(std::move(c));
     } else {
       finished.push_back(std::move(c));
     }
@@ -220,6 +241,9 @@ void Worker::Impl::claim() {
     int queued = static_cast<int>(queued_.size());
     int idle = options_.concurrency - busy_slots();
     int target = prefetch_target();
+    // Slots ask for a claim (on_done) exactly when this would claim.
+    claim_wanted_ = false;
+    claim_below_ = static_cast<std::size_t>(target / 2 + 1);
     // Claim when a slot would otherwise idle, or when the local queue ran
     // down to half its target: claims come in batches, not one by one.
     if (idle <= queued && queued > target / 2) return;
@@ -247,29 +271,36 @@ void Worker::Impl::start_queued() {
 
 void Worker::Impl::on_done(std::size_t index, Completion completion,
                            std::chrono::microseconds ran) {
+  bool wake_main;
   {
     std::lock_guard lock(mutex_);
     prefetch_.record(ran);
     completions_.push_back(std::move(completion));
+    // The main loop wakes for the first result of a batch (to time the
+    // batch), a full batch, or a local queue running low; not per task.
+    wake_main = completions_.size() == 1 || completions_.size() >= kMaxCompletionBatch;
     // The slot takes its next task right here, without a trip through the
     // claim loop; stopping or lost workers start nothing new.
     if (!queued_.empty() && !stop_requested_ && !lost_) {
       slots_[index]->start(std::move(queued_.front()));
       queued_.pop_front();
     }
+    if (queued_.size() < claim_below_ && !claim_wanted_) {
+      claim_wanted_ = true;
+      wake_main = true;
+    }
   }
-  changed_.notify_all();
+  if (wake_main) changed_.notify_all();
 }
 
 // The prefetch target given the slots' current runs; called with mutex_ held.
 int Worker::Impl::prefetch_target() const {
   auto now = Clock::now();
-  std::chrono::microseconds longest(0);
+  int long_running = 0;
   for (const auto& slot : slots_)
-    if (auto started = slot->started())
-      longest =
-          std::max(longest, std::chrono::duration_cast<std::chrono::microseconds>(now - *started));
-  return prefetch_.target(longest);
+    if (auto started = slot->started(); started && now - *started > prefetch_.window())
+      ++long_running;
+  return prefetch_.target(long_running);
 }
 
 // Tasks held beyond the current target go back to the store (the work got
@@ -344,8 +375,14 @@ int Worker::Impl::run() {
   int exit_code = 0;
   try {
     bool check_cancels = true;
+    auto last_cancel_check = Clock::now();
     while (!stop_requested_) {
-      flush_completions();
+      {
+        std::unique_lock lock(mutex_);
+        bool due = completions_due(Clock::now());
+        lock.unlock();
+        if (due) flush_completions();
+      }
       if (lost_) {
         // Our attempts now belong to others: stop them and start afresh.
         release_queued(false);
@@ -356,7 +393,10 @@ int Worker::Impl::run() {
         register_self();
         spdlog::info("worker {} re-registered as id {}", info_.name, info_.id);
       }
-      if (check_cancels) handle_cancels();
+      if (check_cancels) {
+        handle_cancels();
+        last_cancel_check = Clock::now();
+      }
       enforce_timeouts();
       release_excess();
       claim();
@@ -376,11 +416,22 @@ int Worker::Impl::run() {
           timeout = std::max(std::chrono::milliseconds(1), std::min(timeout, left));
         }
       }
-      bool woke = changed_.wait_for(
-          lock, timeout, [this] { return woken_ || !completions_.empty() || stop_requested_; });
-      // Cancel checks cost a query: run them on a wake-up or a poll, not
-      // after every completion.
-      check_cancels = woken_ || !woke;
+      // Results waiting for their batch: wake when the batch is due. None
+      // waiting: wake for the first one.
+      bool waiting_results = !completions_.empty();
+      if (waiting_results) {
+        auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
+            last_flush_ + options_.completion_window - Clock::now());
+        timeout = std::max(std::chrono::milliseconds(0), std::min(timeout, due));
+      }
+      changed_.wait_for(lock, timeout, [this, waiting_results] {
+        return woken_ || stop_requested_ || claim_wanted_ ||
+               completions_.size() >= kMaxCompletionBatch ||
+               (!waiting_results && !completions_.empty());
+      });
+      // Cancel checks cost a query: run them on a wake-up or once per poll
+      // interval, not after every batch of results.
+      check_cancels = woken_ || Clock::now() - last_cancel_check >= options_.poll_interval;
       woken_ = false;
     }
     shutdown();
@@ -393,6 +444,7 @@ int Worker::Impl::run() {
   threads_stop_ = true;
   listener->interrupt();
   changed_.notify_all();
+  heartbeat_stop_.notify_all();
   heartbeat.join();
   listening.join();
   slots_.clear();
