@@ -3,6 +3,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <span>
 
 #include "store/sql/resource_queue.hpp"
 #include "store/sql/sql_session.hpp"
@@ -75,7 +76,14 @@ class SqlStore final : public Store {
   // Fills in why each waiting task without a reason is still waiting
   // (computed when read, never stored: it changes with every claim).
   void explain_waiting(std::vector<Task>& tasks);
-  TaskId insert_task(const TaskSpec& spec, Micros now);
+  // Dispatch (sql_store_dispatch.cpp). `known_groups`: task groups already
+  // found to exist in this transaction, so each is read once.
+  TaskId insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>& known_groups);
+  // Consecutive simple specs sharing their options, in multi-row INSERTs;
+  // appends their ids in order.
+  void insert_simple_run(std::span<const TaskSpec> run, Micros now, std::set<GroupId>& known_groups,
+                         std::vector<TaskId>& ids);
+  void require_group(GroupId group, std::set<GroupId>& known_groups);
   // Settles blocked dependents of tasks that just reached a final state:
   // unblocks them, or skips them (and, in turn, their dependents).
   void settle_dependents(std::vector<TaskId> finished, Micros now);
