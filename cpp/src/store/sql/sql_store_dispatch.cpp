@@ -147,8 +147,10 @@ void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
                       first.retry.to_json().dump(),
                       optional_value(first.timeout_seconds),
                       first.history.dump()};
-  std::size_t fit = (session_->max_parameters() - kSharedParams) / kRowParams;
-  std::size_t max_rows = std::min(std::size_t{1} << kMaxBulkLog2, std::bit_floor(fit));
+  std::size_t limit = session_->max_parameters();
+  std::size_t fit = limit > kSharedParams ? (limit - kSharedParams) / kRowParams : 0;
+  std::size_t max_rows =
+      std::clamp(std::bit_floor(fit), std::size_t{1}, std::size_t{1} << kMaxBulkLog2);
   Params params;
   for (std::size_t done = 0; done < run.size();) {
     std::size_t rows = std::bit_floor(std::min(max_rows, run.size() - done));
