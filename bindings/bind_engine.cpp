@@ -4,7 +4,9 @@
 #include <dlfcn.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "bindings.hpp"
 #include "taskengine/engine.hpp"
@@ -30,6 +32,37 @@ std::vector<TaskSpec> parse_specs(const std::string& specs_json) {
   out.reserve(specs.size());
   for (const auto& spec : specs) out.push_back(TaskSpec::from_json(spec));
   return out;
+}
+
+// Levels of nested arrays and objects in `value` (a scalar has none),
+// counting only up to `limit` + 1.
+std::size_t nesting(const Json& value, std::size_t limit) {
+  if (!value.is_structured()) return 0;
+  std::size_t deepest = 0;
+  if (limit > 0)
+    for (const auto& item : value) deepest = std::max(deepest, nesting(item, limit - 1));
+  return deepest + 1;
+}
+
+// dispatch_many's fast path: the options and payload shared by every task
+// once, and each task's positional arguments in one JSON list. nullopt when
+// an item nests deeper than `max_depth` levels: the caller then checks item
+// by item, which names the item at fault.
+std::optional<std::vector<TaskSpec>> function_batch(const std::string& spec_json,
+                                                    const std::string& args_list_json,
+                                                    std::size_t max_depth) {
+  TaskSpec shared = TaskSpec::from_json(parse_argument(spec_json, "the shared task spec"));
+  if (shared.kind != TaskKind::Function || !shared.payload.is_object())
+    throw InvalidArgument("a function batch takes a function task spec");
+  Json args_list = parse_argument(args_list_json, "the argument lists");
+  if (!args_list.is_array()) throw InvalidArgument("the argument lists must be a JSON list");
+  for (const auto& args : args_list) {
+    if (!args.is_array()) throw InvalidArgument("each item's arguments must be a JSON list");
+    if (nesting(args, max_depth) > max_depth) return std::nullopt;
+  }
+  std::vector<TaskSpec> specs(args_list.size(), shared);
+  for (std::size_t i = 0; i < specs.size(); ++i) specs[i].payload["args"] = std::move(args_list[i]);
+  return specs;
 }
 
 TaskFilter parse_filter(const std::string& filter_json) {
@@ -107,6 +140,16 @@ void register_engine(py::module_& m) {
             return e.dispatch_many(specs);
           },
           py::arg("specs_json"))
+      .def(
+          "dispatch_function_batch",
+          [](Engine& e, const std::string& spec_json, const std::string& args_list_json,
+             std::size_t max_depth) -> std::optional<std::vector<TaskId>> {
+            auto specs = function_batch(spec_json, args_list_json, max_depth);
+            if (!specs) return std::nullopt;
+            return e.dispatch_many(*specs);
+          },
+          py::arg("spec_json"), py::arg("args_list_json"), py::arg("max_depth"),
+          py::call_guard<py::gil_scoped_release>())
       .def(
           "get_task",
           [](Engine& e, TaskId id) -> std::optional<std::string> {

@@ -7,6 +7,7 @@ the store as it was.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,9 +21,11 @@ __all__ = [
     "DEFAULT_URL",
     "INT32_MAX",
     "INT64_MAX",
+    "MAX_DEPTH",
     "TASK_STATES",
     "WORKER_TYPES",
     "Backoff",
+    "args_list_json",
     "check_json_args",
     "function_payload",
     "retry_policy",
@@ -62,7 +65,8 @@ WORKER_TYPES = ("worker", "server", "signing")
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-_MAX_DEPTH = 200
+MAX_DEPTH = 200
+"""How deeply task arguments may nest lists and dicts."""
 _MAX_RETRIES = 1000
 _MAX_BACKOFF = 3600.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -226,8 +230,8 @@ def _unserializable(value: object, where: str, depth: int = 0) -> tuple[str, str
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else (where, f"is {value!r} (JSON has no NaN or inf)")
-    if depth >= _MAX_DEPTH:
-        return where, f"is nested more than {_MAX_DEPTH} levels deep (or contains itself)"
+    if depth >= MAX_DEPTH:
+        return where, f"is nested more than {MAX_DEPTH} levels deep (or contains itself)"
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
             found = _unserializable(item, f"{where}[{index}]", depth + 1)
@@ -278,6 +282,30 @@ def check_json_args(args: object, kwargs: object) -> tuple[list[Any], dict[str, 
             f"None, bool, int, float, str, lists/tuples and dicts with str keys of these"
         )
     return arg_list, kwarg_dict
+
+
+def _refuse(value: object) -> Any:
+    raise TypeError(f"{type(value).__name__} is not stored as is")
+
+
+def args_list_json(items: Sequence[Any]) -> str | None:
+    """Return the JSON list of ``items`` (each one task's positional arguments), or None.
+
+    One ``json.dumps`` over all items, for ``dispatch_many``'s fast path. It returns text only
+    when that stores exactly what :func:`check_json_args` would pass item by item: every item
+    a list or tuple, no NaN or inf, no other types (``default`` refuses them, Task objects
+    included), and no dict at all, since json.dumps would quietly turn non-str keys into
+    strings (and dicts are where ``{"$retval": id}`` markers live). None sends the caller to
+    the careful per-item path, which names what is wrong. The core checks the nesting depth.
+    """
+    if not all(isinstance(args, list | tuple) for args in items):
+        return None
+    try:
+        text = json.dumps(items, allow_nan=False, separators=(",", ":"), default=_refuse)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    # Also catches a '{' inside a string: that only costs the careful path.
+    return None if "{" in text else text
 
 
 def function_payload(path: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:

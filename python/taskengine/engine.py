@@ -338,15 +338,40 @@ class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin):
             worker_type=worker_type,
         )
         path = _function_path(func, _spec.check_bool(validate, "validate"))
+        if not items:
+            return []
+        ids = self._dispatch_function_batch(path, items, kwargs, options)
+        if ids is not None:
+            return [Task(self, task_id) for task_id in ids]
         specs = []
         for index, args in enumerate(items):
             try:
                 specs.append(self._function_spec(path, args, kwargs, options))
             except InvalidArgument as exc:
                 raise type(exc)(f"args_list[{index}]: {exc}") from None
-        if not specs:
-            return []
         return [Task(self, task_id) for task_id in self._dispatch_specs(specs)]
+
+    def _dispatch_function_batch(
+        self, path: str, items: list[Any], kwargs: object, options: dict[str, Any]
+    ) -> list[int] | None:
+        """dispatch_many's fast path: the shared spec once, all arguments in one JSON list.
+
+        Returns None, having stored nothing, when the items need the per-item path (see
+        :func:`taskengine._spec.args_list_json`); that path then dispatches or names the
+        item at fault exactly as before.
+        """
+        text = _spec.args_list_json(items)
+        if text is None:
+            return None
+        try:
+            shared = self._function_spec(path, (), kwargs, options)
+        except InvalidArgument:
+            return None  # bad kwargs: the per-item path reports them as args_list[0]'s
+        spec_text = json.dumps(shared, allow_nan=False, separators=(",", ":"))
+        ids = self._core.dispatch_function_batch(spec_text, text, _spec.MAX_DEPTH)
+        if ids is not None and len(ids) != len(items):  # pragma: no cover - a core bug
+            raise RuntimeError(f"the core stored {len(ids)} tasks for {len(items)} items")
+        return ids
 
     def _dispatch_specs(self, specs: list[dict[str, Any]]) -> list[int]:
         text = json.dumps(specs, allow_nan=False, separators=(",", ":"))

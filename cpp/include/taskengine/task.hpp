@@ -36,6 +36,7 @@ struct Requirements {
 
   Json to_json() const;
   static Requirements from_json(const Json& j);
+  bool operator==(const Requirements&) const = default;
 };
 
 // How many times a task may be tried, and how long to wait between tries.
@@ -48,6 +49,7 @@ struct RetryPolicy {
 
   Json to_json() const;
   static RetryPolicy from_json(const Json& j);
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 // Everything dispatch takes. `payload` holds the kind-specific data:

@@ -112,24 +112,21 @@ const std::string& PostgresSession::statement_name(const std::string& sql) {
 
 pqxx::result PostgresSession::run(const std::string& sql, const Params& params) {
   return translated("query failed", [&] {
-    std::vector<std::string> storage;
-    storage.reserve(params.size());
-    std::vector<const char*> values;
-    values.reserve(params.size());
-    for (const Value& v : params) {
-      if (auto p = std::get_if<std::int64_t>(&v)) {
-        storage.push_back(std::to_string(*p));
-      } else if (auto p = std::get_if<double>(&v)) {
-        storage.push_back(pqxx::to_string(*p));
-      } else if (auto p = std::get_if<std::string>(&v)) {
-        storage.push_back(*p);
-      } else {
-        storage.emplace_back();
+    // Numbers are sent as text; strings (JSON payloads of bulk inserts
+    // among them) are sent from where they are, not copied.
+    std::vector<std::string> storage(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (auto p = std::get_if<std::int64_t>(&params[i])) {
+        storage[i] = std::to_string(*p);
+        values[i] = storage[i].c_str();
+      } else if (auto p = std::get_if<double>(&params[i])) {
+        storage[i] = pqxx::to_string(*p);
+        values[i] = storage[i].c_str();
+      } else if (auto p = std::get_if<std::string>(&params[i])) {
+        values[i] = p->c_str();
       }
     }
-    for (std::size_t i = 0; i < params.size(); ++i)
-      values.push_back(std::holds_alternative<std::monostate>(params[i]) ? nullptr
-                                                                         : storage[i].c_str());
     const std::string& name = statement_name(sql);
     auto dynamic = pqxx::prepare::make_dynamic_params(values);
     if (transaction_) return transaction_->exec_prepared(name, dynamic);

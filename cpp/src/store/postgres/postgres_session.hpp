@@ -26,6 +26,8 @@ class PostgresSession final : public Session {
   std::int64_t execute(const std::string& sql, const Params& params) override;
   void execute_script(const std::string& sql) override;
   bool table_exists(const std::string& table) override;
+  // The wire protocol counts parameters in 16 bits.
+  std::size_t max_parameters() const override { return 65535; }
   void notify(const std::string& topic) override;
   std::unique_ptr<WakeupListener> listen(const std::vector<std::string>& topics) override;
 

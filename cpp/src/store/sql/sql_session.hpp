@@ -65,6 +65,9 @@ class Session {
   // (schema changes).
   virtual void execute_script(const std::string& sql) = 0;
   virtual bool table_exists(const std::string& table) = 0;
+  // The most parameters one statement may take (multi-row INSERTs are cut
+  // into chunks below it).
+  virtual std::size_t max_parameters() const = 0;
 
   // Wake-ups by topic (short names of letters, digits and '-'). On
   // PostgreSQL notify() queues a NOTIFY inside the open transaction

@@ -3,6 +3,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <span>
 
 #include "store/sql/resource_queue.hpp"
 #include "store/sql/sql_session.hpp"
@@ -76,7 +77,14 @@ class SqlStore final : public Store {
   // Fills in why each waiting task without a reason is still waiting
   // (computed when read, never stored: it changes with every claim).
   void explain_waiting(std::vector<Task>& tasks);
-  TaskId insert_task(const TaskSpec& spec, Micros now);
+  // Dispatch (sql_store_dispatch.cpp). `known_groups`: task groups already
+  // found to exist in this transaction, so each is read once.
+  TaskId insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>& known_groups);
+  // Consecutive simple specs sharing their options, in multi-row INSERTs;
+  // appends their ids in order.
+  void insert_simple_run(std::span<const TaskSpec> run, Micros now, std::set<GroupId>& known_groups,
+                         std::vector<TaskId>& ids);
+  void require_group(GroupId group, std::set<GroupId>& known_groups);
   // on_unblock reactions (sql_store_unblock.cpp): what insert_task stores in
   // the on_unblock column (null: nothing to do), and applying it when the
   // task leaves blocked for waiting.

@@ -208,7 +208,8 @@ TaskId SqlStore::create_build(const std::string& job_id, const BuildConfig& conf
                     {"args", bind_retvals(job.args, dependency_builds)},
                     {"kwargs", bind_retvals(job.kwargs, dependency_builds)}};
     spec.validate();
-    TaskId task = insert_task(spec, now);
+    std::set<GroupId> no_groups;  // a build belongs to none
+    TaskId task = insert_task(spec, now, no_groups);
     Json recorded = {{"job", job.to_json()}, {"dependency_builds", dependency_builds}};
     session_->execute("UPDATE taskengine_tasks SET job_id = $2, build_config = $3 WHERE id = $1",
                       {task, id, recorded.dump()});

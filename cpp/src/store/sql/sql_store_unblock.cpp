@@ -2,6 +2,8 @@
 // The store unblocks tasks inside its own transactions, where no Python
 // runs, so it applies the reactions itself at that moment: it writes their
 // history entries and dispatches the tasks that deliver their notifications.
+#include <set>
+
 #include "store/sql/sql_store.hpp"
 #include "taskengine/errors.hpp"
 
@@ -56,10 +58,11 @@ void SqlStore::apply_unblock(TaskId id, const std::optional<std::string>& reacti
     entries.push_back(std::move(entry));
   }
   append_entries(*session_, id, entries);
+  std::set<GroupId> known_groups;
   for (const auto& dispatch : stored.value("dispatch", Json::array())) {
     TaskSpec spec = TaskSpec::from_json(dispatch);
     spec.payload["kwargs"]["task_id"] = id;
-    insert_task(spec, now);
+    insert_task(spec, now, known_groups);
   }
 }
 

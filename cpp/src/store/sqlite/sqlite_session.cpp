@@ -125,6 +125,11 @@ std::int64_t SqliteSession::execute(const std::string& sql, const Params& params
   return sqlite3_changes64(db_.get());
 }
 
+std::size_t SqliteSession::max_parameters() const {
+  // SQLITE_MAX_VARIABLE_NUMBER as compiled in (32766 since 3.32).
+  return static_cast<std::size_t>(sqlite3_limit(db_.get(), SQLITE_LIMIT_VARIABLE_NUMBER, -1));
+}
+
 void SqliteSession::execute_script(const std::string& sql) {
   char* error = nullptr;
   int code = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &error);

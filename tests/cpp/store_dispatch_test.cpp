@@ -1,0 +1,228 @@
+// Batched dispatch on every backend: runs of simple specs go in multi-row
+// INSERTs, the others one at a time; ids, payloads and order must come out
+// as if each spec were stored alone, in order, and a failure anywhere must
+// leave the store unchanged.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "support/test_stores.hpp"
+#include "taskengine/errors.hpp"
+#include "taskengine/store.hpp"
+
+namespace taskengine {
+namespace {
+
+// A simple spec whose payload says which one it is.
+TaskSpec numbered(int n) {
+  TaskSpec spec;
+  spec.name = "pkg.mod:fn" + std::to_string(n % 3);
+  spec.payload = {{"function", spec.name}, {"args", Json::array({n})}, {"kwargs", Json::object()}};
+  return spec;
+}
+
+int number_of(const Task& task) { return task.payload.at("args").at(0).get<int>(); }
+
+class StoreDispatch : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    test_store_ = testing::make_test_store(GetParam());
+    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
+    store_ = open_store(test_store_->url());
+    store_->install();
+    worker_.name = "w1";
+    worker_.hostname = "localhost";
+    worker_.pid = 1;
+    worker_.id = store_->register_worker(worker_);
+  }
+
+  std::map<TaskId, Task> all_tasks() {
+    std::map<TaskId, Task> out;
+    for (auto& t : store_->list_tasks({std::nullopt, std::nullopt, std::nullopt, 100000, false}))
+      out.emplace(t.id, std::move(t));
+    return out;
+  }
+
+  // Claims everything eligible, one page at a time; returns the ids in claim order.
+  std::vector<TaskId> claim_all() {
+    std::vector<TaskId> ids;
+    for (;;) {
+      auto claimed = store_->claim(worker_, 500);
+      if (claimed.empty()) return ids;
+      for (const auto& t : claimed) ids.push_back(t.id);
+    }
+  }
+
+  std::unique_ptr<testing::TestStore> test_store_;
+  std::unique_ptr<Store> store_;
+  WorkerInfo worker_;
+};
+
+TEST_P(StoreDispatch, BulkIdsFollowTheSpecsAcrossChunks) {
+  // 3000 = 2048 + 512 + 256 + 128 + 32 + 16 + 8 rows: statements of several sizes.
+  std::vector<TaskSpec> specs;
+  for (int n = 0; n < 3000; ++n) {
+    specs.push_back(numbered(n));
+    if (n % 7 == 0) specs.back().not_before = 1000 + n;
+  }
+  auto ids = store_->dispatch(specs);
+  ASSERT_EQ(ids.size(), specs.size());
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
+  auto tasks = all_tasks();
+  ASSERT_EQ(tasks.size(), specs.size());
+  // Reading the payloads back proves which row got which id.
+  for (int n = 0; n < 3000; ++n) {
+    const Task& t = tasks.at(ids[n]);
+    EXPECT_EQ(number_of(t), n);
+    EXPECT_EQ(t.name, specs[n].name);
+    EXPECT_EQ(t.not_before, specs[n].not_before);
+    EXPECT_EQ(t.state, TaskState::Waiting);
+  }
+  // Every one is eligible at once, and equal priorities are claimed in dispatch order.
+  EXPECT_EQ(claim_all(), ids);
+}
+
+TEST_P(StoreDispatch, BulkRowsCarryEveryField) {
+  GroupId group = store_->create_task_group("g");
+  TaskSpec spec = numbered(1);
+  spec.kind = TaskKind::Command;
+  spec.name = "echo";
+  spec.payload = {{"argv", Json::array({"echo", "hi"})}, {"env", nullptr}, {"cwd", nullptr}};
+  spec.priority = -4;
+  spec.not_before = 1234;
+  spec.task_group = group;
+  spec.allow_failure = true;
+  spec.requirements.worker_type = "server";
+  spec.requirements.architecture = "amd64";
+  spec.requirements.task_version = 3;
+  spec.requirements.versions = {{"gcc", "12"}};
+  spec.retry.max_attempts = 3;
+  spec.retry.delays = {1.5, 3};
+  spec.timeout_seconds = 12.5;
+  spec.history = Json::array({{{"event", "created"}}});
+  auto ids = store_->dispatch({spec, spec});
+  for (TaskId id : ids) {
+    Task t = store_->get_task(id).value();
+    EXPECT_EQ(t.kind, TaskKind::Command);
+    EXPECT_EQ(t.name, "echo");
+    EXPECT_EQ(t.payload, spec.payload);
+    EXPECT_EQ(t.state, TaskState::Waiting);
+    EXPECT_EQ(t.priority, -4);
+    EXPECT_EQ(t.not_before, 1234);
+    EXPECT_EQ(t.task_group, group);
+    EXPECT_TRUE(t.allow_failure);
+    EXPECT_EQ(t.requirements, spec.requirements);
+    EXPECT_EQ(t.retry, spec.retry);
+    EXPECT_EQ(t.timeout_seconds, 12.5);
+    EXPECT_EQ(t.history, spec.history);
+    EXPECT_TRUE(t.exclusive_resources.empty() && t.shared_resources.empty());
+    EXPECT_TRUE(t.depends_on.empty());
+    EXPECT_FALSE(t.unique_key.has_value());
+    EXPECT_GT(t.created_at, 0);
+  }
+}
+
+TEST_P(StoreDispatch, MixedBatchesKeepTheirOrder) {
+  TaskId before = store_->dispatch({numbered(100)}).at(0);
+  std::vector<TaskSpec> specs;
+  for (int n = 0; n < 12; ++n) specs.push_back(numbered(n));
+  specs[2].exclusive_resources = {"R"};  // resources: one at a time
+  specs[4].retry.max_attempts = 2;       // a new run of simple specs
+  specs[5].unique_key = "five";          // a unique key: one at a time
+  specs[7].depends_on = {before};        // a dependency: one at a time
+  specs[8].payload["args"] = Json::array({8, Json{{"$retval", before}}});
+  specs[8].depends_on = {before};
+  specs[9].priority = 5;  // per row: same run
+  specs[10].requirements.worker_type = "signing";
+  auto ids = store_->dispatch(specs);
+  ASSERT_EQ(ids.size(), specs.size());
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_GT(ids.front(), before);
+  auto tasks = all_tasks();
+  for (int n = 0; n < 12; ++n) EXPECT_EQ(number_of(tasks.at(ids[n])), n) << n;
+  EXPECT_EQ(tasks.at(ids[7]).state, TaskState::Blocked);
+  EXPECT_EQ(tasks.at(ids[8]).state, TaskState::Blocked);
+  EXPECT_EQ(tasks.at(ids[5]).unique_key, "five");
+  EXPECT_EQ(tasks.at(ids[4]).retry.max_attempts, 2);
+  // Priority first, then dispatch order; blocked and signing tasks are not for this worker.
+  std::vector<TaskId> expected{ids[9], before};
+  for (int n : {0, 1, 2, 3, 4, 5, 6, 11}) expected.push_back(ids[n]);
+  EXPECT_EQ(claim_all(), expected);
+}
+
+TEST_P(StoreDispatch, AFailureAnywhereStoresNothing) {
+  TaskSpec existing = numbered(0);
+  existing.unique_key = "taken";
+  store_->dispatch({existing});
+  auto batch_with = [](TaskSpec bad) {
+    std::vector<TaskSpec> specs;
+    for (int n = 0; n < 300; ++n) specs.push_back(numbered(n));
+    specs.push_back(std::move(bad));  // after a bulk run was written
+    for (int n = 0; n < 300; ++n) specs.push_back(numbered(n));
+    return specs;
+  };
+  TaskSpec missing_dep = numbered(1);
+  missing_dep.depends_on = {987654};
+  TaskSpec duplicate = numbered(2);
+  duplicate.unique_key = "taken";
+  TaskSpec stray_retval = numbered(3);
+  stray_retval.payload["args"] = Json::array({3, Json{{"$retval", 1}}});
+  TaskSpec missing_group = numbered(4);
+  missing_group.task_group = 424242;
+  for (const auto& bad : {missing_dep, duplicate, stray_retval, missing_group})
+    EXPECT_THROW(store_->dispatch(batch_with(bad)), InvalidArgument);
+  // The bad spec last, inside a bulk run.
+  auto specs = batch_with(numbered(5));
+  specs.push_back(missing_group);
+  EXPECT_THROW(store_->dispatch(specs), InvalidArgument);
+  EXPECT_EQ(all_tasks().size(), 1u);
+}
+
+TEST_P(StoreDispatch, GroupsAreCheckedAndKept) {
+  GroupId a = store_->create_task_group("a");
+  GroupId b = store_->create_task_group("b");
+  std::vector<TaskSpec> specs;
+  for (int n = 0; n < 40; ++n) {
+    specs.push_back(numbered(n));
+    if (n % 4 == 1) specs.back().task_group = a;
+    if (n % 4 == 2) specs.back().task_group = b;
+  }
+  auto ids = store_->dispatch(specs);
+  auto tasks = all_tasks();
+  for (int n = 0; n < 40; ++n) EXPECT_EQ(tasks.at(ids[n]).task_group, specs[n].task_group) << n;
+  try {
+    specs[33].task_group = 777777;
+    store_->dispatch(specs);
+    FAIL() << "a missing group was accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "task group 777777 does not exist");
+  }
+  EXPECT_EQ(all_tasks().size(), 40u);
+}
+
+TEST_P(StoreDispatch, ABulkRunWakesTheWorkersOfItsType) {
+  auto listener = store_->listen(worker_);
+  WorkerInfo signer = worker_;
+  signer.name = "signer";
+  signer.worker_type = "signing";
+  signer.id = store_->register_worker(signer);
+  auto signing_listener = store_->listen(signer);
+  EXPECT_FALSE(listener->wait(std::chrono::milliseconds(50)));
+  auto other = open_store(test_store_->url());
+  std::vector<TaskSpec> specs(200, numbered(1));
+  other->dispatch(specs);
+  EXPECT_TRUE(listener->wait(std::chrono::seconds(5)));
+  EXPECT_FALSE(signing_listener->wait(std::chrono::milliseconds(100)));
+  for (auto& spec : specs) spec.requirements.worker_type = "signing";
+  other->dispatch(specs);
+  EXPECT_TRUE(signing_listener->wait(std::chrono::seconds(5)));
+  EXPECT_EQ(store_->claim(signer, 1000).size(), 200u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreDispatch, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace taskengine
