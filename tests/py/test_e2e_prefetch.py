@@ -122,3 +122,39 @@ def test_cancel_reaches_tasks_held_before_they_start(
     # worker's reaction time (a wake-up and one pass of its loop) may let a few through.
     assert len(late) <= 10, f"{len(late)} tasks started after the cancel: {late}"
     assert sum(task.state == "canceled" for task in tasks) > 20
+
+
+def distinct_ends(tasks: list[Task]) -> int:
+    """How many transactions stored these tasks' results: one gives all it stores the same
+    ``finished_at``."""
+    return len({task.refresh().finished_at for task in tasks})
+
+
+@pytest.mark.parametrize("window", ["0.5", "0"])
+def test_results_are_stored_in_batches(
+    engine: Engine, worker: Callable[..., WorkerProcess], window: str
+) -> None:
+    # Tasks of 5 ms: without a window each result is stored as it comes (a transaction takes
+    # less than a task), with one they wait for their batch.
+    tasks = engine.dispatch_many("sample_tasks:sleep", [(0.005,) for _ in range(300)])
+    started = time.monotonic()
+    worker(concurrency=2, extra_args=("--completion-window", window))
+    wait_until(lambda: all_finished(engine), 60, "every task to finish")
+    elapsed = time.monotonic() - started
+    assert count(engine, "completed") == len(tasks)
+    ends = distinct_ends(tasks)
+    if window == "0":
+        assert ends >= 50, ends
+    else:
+        # At most one transaction per 0.5 s window, plus the first (stored at once).
+        assert ends <= elapsed / 0.5 + 2, (ends, elapsed)
+
+
+def test_a_lone_result_is_stored_at_once_whatever_the_window(
+    engine: Engine, worker: Callable[..., WorkerProcess]
+) -> None:
+    # After a quiet spell the first result does not wait for its batch: with a 30 s window
+    # the task still ends well within the 20 s this allows.
+    worker(concurrency=1, extra_args=("--completion-window", "30"))
+    task = engine.dispatch("sample_tasks:noop")
+    assert task.wait(timeout=20).state == "completed"
