@@ -9,7 +9,7 @@
 #include <fstream>
 #include <set>
 
-#include "support/test_stores.hpp"
+#include "support/store_test.hpp"
 #include "taskengine/store.hpp"
 
 namespace taskengine {
@@ -17,25 +17,8 @@ namespace {
 
 using std::chrono::hours;
 
-class OutputBufferTest : public ::testing::TestWithParam<std::string> {
+class OutputBufferTest : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    test_store_ = testing::make_test_store(GetParam());
-    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
-    store_ = open_store(test_store_->url());
-    store_->install();
-    worker_.name = "w1";
-    worker_.id = store_->register_worker(worker_);
-  }
-
-  Task running() {
-    TaskSpec spec;
-    spec.name = "m:f";
-    spec.payload = {{"function", "m:f"}, {"args", Json::array()}, {"kwargs", Json::object()}};
-    TaskId id = store_->dispatch({spec}).at(0);
-    return store_->claim_task(id, worker_).value();
-  }
-
   std::vector<LogRecord> logs(TaskId id) {
     LogFilter filter;
     filter.task_ids = {id};
@@ -49,10 +32,6 @@ class OutputBufferTest : public ::testing::TestWithParam<std::string> {
       records.push_back({{"message", "line " + std::to_string(i)}, {"level", 20}});
     return {{"records", records}};
   }
-
-  std::unique_ptr<testing::TestStore> test_store_;
-  std::unique_ptr<Store> store_;
-  WorkerInfo worker_;
 };
 
 TEST_P(OutputBufferTest, ManyMessagesAreStoredInOneTransactionInOrder) {

@@ -7,20 +7,14 @@
 #include <thread>
 
 #include "store/schema.hpp"
-#include "support/test_stores.hpp"
+#include "support/store_test.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
 
 namespace taskengine {
 namespace {
 
-TaskSpec function_task(const std::string& fn = "pkg.mod:fn", Json args = Json::array()) {
-  TaskSpec spec;
-  spec.kind = TaskKind::Function;
-  spec.name = fn;
-  spec.payload = {{"function", fn}, {"args", args}, {"kwargs", Json::object()}};
-  return spec;
-}
+using testing::function_task;
 
 TaskSpec with_resources(std::vector<std::string> exclusive, std::vector<std::string> shared) {
   TaskSpec spec = function_task();
@@ -29,55 +23,13 @@ TaskSpec with_resources(std::vector<std::string> exclusive, std::vector<std::str
   return spec;
 }
 
-class StoreConformance : public ::testing::TestWithParam<std::string> {
+class StoreConformance : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    test_store_ = testing::make_test_store(GetParam());
-    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
-    store_ = open_store(test_store_->url());
-    store_->install();
-    worker_ = register_worker("w1");
-  }
-
-  WorkerInfo register_worker(const std::string& name, const std::string& type = "worker",
-                             Json metadata = Json::object()) {
-    WorkerInfo info;
-    info.name = name;
-    info.worker_type = type;
-    info.hostname = "localhost";
-    info.pid = 1;
-    info.metadata = std::move(metadata);
-    info.id = store_->register_worker(info);
-    return info;
-  }
-
-  TaskId dispatch(const TaskSpec& spec) { return store_->dispatch({spec}).at(0); }
-
   std::vector<TaskId> claim_ids(int limit, const WorkerInfo* worker = nullptr) {
     std::vector<TaskId> ids;
     for (const auto& t : store_->claim(worker ? *worker : worker_, limit)) ids.push_back(t.id);
     return ids;
   }
-
-  Task task(TaskId id) { return store_->get_task(id).value(); }
-
-  void finish(const Task& t, TaskState state, Json result = nullptr) {
-    Completion c;
-    c.task_id = t.id;
-    c.fence = t.fence;
-    c.state = state;
-    c.result = std::move(result);
-    if (state == TaskState::Failed) c.error = {{"type", "ValueError"}, {"message", "boom"}};
-    ASSERT_EQ(store_->complete({c}), std::vector<bool>{true});
-  }
-
-  std::size_t count_tasks() {
-    return store_->list_tasks({std::nullopt, std::nullopt, std::nullopt, 10000, false}).size();
-  }
-
-  std::unique_ptr<testing::TestStore> test_store_;
-  std::unique_ptr<Store> store_;
-  WorkerInfo worker_;
 };
 
 TEST_P(StoreConformance, InstallIsIdempotentAndUninstallRemovesEverything) {

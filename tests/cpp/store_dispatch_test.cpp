@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <map>
 
-#include "support/test_stores.hpp"
+#include "support/store_test.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
 
@@ -24,19 +24,8 @@ TaskSpec numbered(int n) {
 
 int number_of(const Task& task) { return task.payload.at("args").at(0).get<int>(); }
 
-class StoreDispatch : public ::testing::TestWithParam<std::string> {
+class StoreDispatch : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    test_store_ = testing::make_test_store(GetParam());
-    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
-    store_ = open_store(test_store_->url());
-    store_->install();
-    worker_.name = "w1";
-    worker_.hostname = "localhost";
-    worker_.pid = 1;
-    worker_.id = store_->register_worker(worker_);
-  }
-
   std::map<TaskId, Task> all_tasks() {
     std::map<TaskId, Task> out;
     for (auto& t : store_->list_tasks({std::nullopt, std::nullopt, std::nullopt, 100000, false}))
@@ -53,10 +42,6 @@ class StoreDispatch : public ::testing::TestWithParam<std::string> {
       for (const auto& t : claimed) ids.push_back(t.id);
     }
   }
-
-  std::unique_ptr<testing::TestStore> test_store_;
-  std::unique_ptr<Store> store_;
-  WorkerInfo worker_;
 };
 
 TEST_P(StoreDispatch, BulkIdsFollowTheSpecsAcrossChunks) {
@@ -104,7 +89,7 @@ TEST_P(StoreDispatch, BulkRowsCarryEveryField) {
   spec.history = Json::array({{{"event", "created"}}});
   auto ids = store_->dispatch({spec, spec});
   for (TaskId id : ids) {
-    Task t = store_->get_task(id).value();
+    Task t = task(id);
     EXPECT_EQ(t.kind, TaskKind::Command);
     EXPECT_EQ(t.name, "echo");
     EXPECT_EQ(t.payload, spec.payload);

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "support/test_stores.hpp"
+#include "support/store_test.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/jobs.hpp"
 #include "taskengine/store.hpp"
@@ -38,18 +38,8 @@ std::vector<TaskId> ids(const std::vector<Build>& builds) {
 
 using Names = std::vector<std::string>;
 
-class JobsConformance : public ::testing::TestWithParam<std::string> {
+class JobsConformance : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    test_store_ = testing::make_test_store(GetParam());
-    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
-    store_ = open_store(test_store_->url());
-    store_->install();
-    worker_.name = "w1";
-    worker_.hostname = "localhost";
-    worker_.id = store_->register_worker(worker_);
-  }
-
   Build build(TaskId id) { return store_->get_build(id).value(); }
 
   // Claims `id` (it must be claimable now) and ends it in `state`.
@@ -57,28 +47,14 @@ class JobsConformance : public ::testing::TestWithParam<std::string> {
     std::optional<Task> claimed = store_->claim_task(id, worker_);
     EXPECT_TRUE(claimed.has_value()) << "task " << id << " could not be claimed";
     if (!claimed) return {};
-    Completion c;
-    c.task_id = id;
-    c.fence = claimed->fence;
-    c.state = state;
-    c.result = std::move(result);
-    if (state == TaskState::Failed) c.error = {{"type", "ValueError"}, {"message", "boom"}};
-    EXPECT_EQ(store_->complete({c}), std::vector<bool>{true});
+    finish(*claimed, state, std::move(result));
     return *claimed;
-  }
-
-  std::size_t count_tasks() {
-    return store_->list_tasks({std::nullopt, std::nullopt, std::nullopt, 10000, false}).size();
   }
 
   std::vector<TaskId> builds_of(const std::string& job_id, BuildFilter filter = {}) {
     filter.job_id = job_id;
     return ids(store_->job_builds(filter));
   }
-
-  std::unique_ptr<testing::TestStore> test_store_;
-  std::unique_ptr<Store> store_;
-  WorkerInfo worker_;
 };
 
 TEST_P(JobsConformance, LoadCreatesUpdatesKeepsAndRemovesJobs) {

@@ -6,21 +6,13 @@
 
 #include "store/postgres/postgres_session.hpp"
 #include "store/sqlite/sqlite_session.hpp"
-#include "support/test_stores.hpp"
+#include "support/store_test.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
 #include "taskengine/store_url.hpp"
 
 namespace taskengine {
 namespace {
-
-TaskSpec function_task() {
-  TaskSpec spec;
-  spec.kind = TaskKind::Function;
-  spec.name = "pkg.mod:fn";
-  spec.payload = {{"function", "pkg.mod:fn"}, {"args", Json::array()}, {"kwargs", Json::object()}};
-  return spec;
-}
 
 LogRecord record(const std::string& message, int level = 20, Micros created_at = 0) {
   LogRecord r;
@@ -47,29 +39,8 @@ LogFilter of(std::vector<TaskId> ids) {
   return filter;
 }
 
-class TaskOutputConformance : public ::testing::TestWithParam<std::string> {
+class TaskOutputConformance : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    test_store_ = testing::make_test_store(GetParam());
-    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
-    store_ = open_store(test_store_->url());
-    store_->install();
-    worker_.name = "w1";
-    worker_.hostname = "localhost";
-    worker_.pid = 1;
-    worker_.id = store_->register_worker(worker_);
-  }
-
-  TaskId dispatch() { return store_->dispatch({function_task()}).at(0); }
-
-  // A running attempt of a fresh task.
-  Task running() {
-    TaskId id = dispatch();
-    auto claimed = store_->claim_task(id, worker_);
-    EXPECT_TRUE(claimed.has_value());
-    return *claimed;
-  }
-
   TaskOutput output_of(const Task& task) {
     TaskOutput output;
     output.task_id = task.id;
@@ -100,10 +71,6 @@ class TaskOutputConformance : public ::testing::TestWithParam<std::string> {
         {job});
     session->execute("UPDATE taskengine_tasks SET job_id = $1 WHERE id = $2", {job, task});
   }
-
-  std::unique_ptr<testing::TestStore> test_store_;
-  std::unique_ptr<Store> store_;
-  WorkerInfo worker_;
 };
 
 TEST_P(TaskOutputConformance, RecordsOfOneWriteAreStoredInOrderWithOneWriteTime) {
@@ -124,7 +91,9 @@ TEST_P(TaskOutputConformance, RecordsOfOneWriteAreStoredInOrderWithOneWriteTime)
     EXPECT_EQ(stored[i].task_id, task.id);
     EXPECT_EQ(stored[i].logger, "test");
     EXPECT_GT(stored[i].created_at, 0);  // 0 means "now"
-    if (i > 0) EXPECT_GT(stored[i].id, stored[i - 1].id);
+    if (i > 0) {
+      EXPECT_GT(stored[i].id, stored[i - 1].id);
+    }
     write_times.insert(stored[i].stored_at);
   }
   EXPECT_EQ(write_times.size(), 1u);

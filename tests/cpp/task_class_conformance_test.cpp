@@ -2,7 +2,7 @@
 // C++ TaskClass, can_run_on declines at creation and at claim, history.
 #include <gtest/gtest.h>
 
-#include "support/test_stores.hpp"
+#include "support/store_test.hpp"
 #include "taskengine/engine.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
@@ -35,26 +35,16 @@ class GreetClass final : public TaskClass {
   mutable int can_run_on_calls = 0;
 };
 
-class TaskClassConformance : public ::testing::TestWithParam<std::string> {
+class TaskClassConformance : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    test_store_ = testing::make_test_store(GetParam());
-    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
-    store_ = open_store(test_store_->url());
-    store_->install();
-  }
+  // No worker of the fixture's: can_run_on is asked of every online worker.
+  TaskClassConformance() : StoreTest(/*with_worker=*/false) {}
 
-  WorkerInfo register_worker(const std::string& name, bool ok) {
-    WorkerInfo info;
-    info.name = name;
-    info.worker_type = "worker";
-    info.metadata = {{"system:worker_type", "worker"}, {"greet:version", 3}, {"greet:ok", ok}};
-    info.id = store_->register_worker(info);
-    return info;
+  // A worker that greet accepts only if `ok`.
+  WorkerInfo greet_worker(const std::string& name, bool ok) {
+    return register_worker(
+        name, "worker", {{"system:worker_type", "worker"}, {"greet:version", 3}, {"greet:ok", ok}});
   }
-
-  std::unique_ptr<testing::TestStore> test_store_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(TaskClassConformance, CreateWorkRequestStoresWhatTheClassSays) {
@@ -92,7 +82,7 @@ TEST_P(TaskClassConformance, InvalidDataStoresNothing) {
 
 TEST_P(TaskClassConformance, WorkersRefusedAtCreationNeverClaimIt) {
   GreetClass greet;
-  WorkerInfo refused = register_worker("refused", false);
+  WorkerInfo refused = greet_worker("refused", false);
   TaskId id = create_work_request(*store_, greet, {{"who", "x"}}, TaskSpec{});
   EXPECT_EQ(greet.can_run_on_calls, 1);
   EXPECT_TRUE(store_->claim(refused, 5).empty());
@@ -100,7 +90,7 @@ TEST_P(TaskClassConformance, WorkersRefusedAtCreationNeverClaimIt) {
   EXPECT_EQ(waiting.state, TaskState::Waiting);
   EXPECT_EQ(waiting.reason.value_or(""),
             "no online worker can run it: it was refused by greet.can_run_on on worker refused");
-  WorkerInfo accepted = register_worker("accepted", true);
+  WorkerInfo accepted = greet_worker("accepted", true);
   auto claimed = store_->claim(accepted, 5);
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].id, id);
@@ -109,7 +99,7 @@ TEST_P(TaskClassConformance, WorkersRefusedAtCreationNeverClaimIt) {
 TEST_P(TaskClassConformance, DeclineHandsBackWithoutCountingAndIsRemembered) {
   GreetClass greet;
   TaskId id = create_work_request(*store_, greet, {{"who", "x"}}, TaskSpec{});
-  WorkerInfo late = register_worker("late", false);  // registered after the creation
+  WorkerInfo late = greet_worker("late", false);  // registered after the creation
   auto claimed = store_->claim(late, 5);
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_TRUE(store_->decline(id, claimed[0].fence, late.id, "can_run_on refused"));
@@ -118,14 +108,14 @@ TEST_P(TaskClassConformance, DeclineHandsBackWithoutCountingAndIsRemembered) {
   EXPECT_EQ(task.attempt, 0);
   EXPECT_TRUE(store_->claim(late, 5).empty());                            // no spinning on it
   EXPECT_FALSE(store_->decline(id, claimed[0].fence, late.id, "again"));  // stale
-  WorkerInfo other = register_worker("other", true);
+  WorkerInfo other = greet_worker("other", true);
   EXPECT_EQ(store_->claim(other, 5).size(), 1u);
 }
 
 TEST_P(TaskClassConformance, CompletionAppendsHistory) {
   GreetClass greet;
   TaskId id = create_work_request(*store_, greet, {{"who", "x"}}, TaskSpec{});
-  WorkerInfo worker = register_worker("w", true);
+  WorkerInfo worker = greet_worker("w", true);
   Task claimed = store_->claim(worker, 1).at(0);
   Completion c{id, claimed.fence, TaskState::Completed, Json({{"success", true}}), nullptr, {}};
   c.history = Json::array({{{"event", "on_success"}, {"data", Json::object()}}});

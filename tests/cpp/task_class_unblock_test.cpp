@@ -3,7 +3,7 @@
 // skipped or canceled while blocked.
 #include <gtest/gtest.h>
 
-#include "support/test_stores.hpp"
+#include "support/store_test.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
 #include "taskengine/task_class.hpp"
@@ -37,29 +37,10 @@ class UnblockClass final : public TaskClass {
   std::string type_;
 };
 
-TaskSpec function_task() {
-  TaskSpec spec;
-  spec.kind = TaskKind::Function;
-  spec.name = "pkg.mod:fn";
-  spec.payload = {{"function", "pkg.mod:fn"}, {"args", Json::array()}, {"kwargs", Json::object()}};
-  return spec;
-}
+using testing::function_task;
 
-class TaskClassUnblock : public ::testing::TestWithParam<std::string> {
+class TaskClassUnblock : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    test_store_ = testing::make_test_store(GetParam());
-    if (!test_store_) GTEST_SKIP() << "PostgreSQL is not reachable";
-    store_ = open_store(test_store_->url());
-    store_->install();
-    worker_.name = "w";
-    worker_.worker_type = "worker";
-    worker_.id = store_->register_worker(worker_);
-  }
-
-  TaskId dispatch(const TaskSpec& spec) { return store_->dispatch({spec}).at(0); }
-  Task task(TaskId id) { return store_->get_task(id).value(); }
-
   // A class task depending on `dependency`, with `priority`.
   TaskId dependent(const TaskClass& cls, TaskId dependency, int priority = 0) {
     TaskSpec options;
@@ -73,12 +54,7 @@ class TaskClassUnblock : public ::testing::TestWithParam<std::string> {
     auto claimed = store_->claim(worker_, 1);
     ASSERT_EQ(claimed.size(), 1u);
     ASSERT_EQ(claimed[0].id, id);
-    Completion c;
-    c.task_id = id;
-    c.fence = claimed[0].fence;
-    c.state = state;
-    if (state == TaskState::Failed) c.error = {{"type", "ValueError"}, {"message", "boom"}};
-    ASSERT_EQ(store_->complete({c}), std::vector<bool>{true});
+    StoreTest::finish(claimed[0], state);
   }
 
   std::vector<Task> deliveries() {
@@ -94,9 +70,17 @@ class TaskClassUnblock : public ::testing::TestWithParam<std::string> {
     return n;
   }
 
-  std::unique_ptr<testing::TestStore> test_store_;
-  std::unique_ptr<Store> store_;
-  WorkerInfo worker_;
+  // `id` is in `state` with no on_unblock reaction applied: no history
+  // entry, no delivery task.
+  ::testing::AssertionResult never_unblocked(TaskId id, TaskState state) {
+    Task t = task(id);
+    if (t.state != state)
+      return ::testing::AssertionFailure() << "task " << id << " is " << to_string(t.state);
+    if (unblock_entries(t) != 0)
+      return ::testing::AssertionFailure() << "task " << id << " has an on_unblock entry";
+    if (!deliveries().empty()) return ::testing::AssertionFailure() << "a delivery was dispatched";
+    return ::testing::AssertionSuccess();
+  }
 };
 
 TEST_P(TaskClassUnblock, HistoryEntryIsWrittenByTheCompletionThatUnblocks) {
@@ -145,9 +129,7 @@ TEST_P(TaskClassUnblock, CanceledWhileBlockedNeverUnblocks) {
   TaskId id = dependent(cls, dependency);
   EXPECT_EQ(store_->cancel_task(id), TaskState::Canceled);
   finish(dependency, TaskState::Completed);
-  EXPECT_EQ(task(id).state, TaskState::Canceled);
-  EXPECT_EQ(unblock_entries(task(id)), 0u);
-  EXPECT_TRUE(deliveries().empty());
+  EXPECT_TRUE(never_unblocked(id, TaskState::Canceled));
 }
 
 TEST_P(TaskClassUnblock, AFailedDependencySkipsBoth) {
@@ -155,14 +137,9 @@ TEST_P(TaskClassUnblock, AFailedDependencySkipsBoth) {
   TaskId dependency = dispatch(function_task());
   TaskId id = dependent(cls, dependency);
   finish(dependency, TaskState::Failed);
-  EXPECT_EQ(task(id).state, TaskState::Skipped);
-  EXPECT_EQ(unblock_entries(task(id)), 0u);
-  EXPECT_TRUE(deliveries().empty());
+  EXPECT_TRUE(never_unblocked(id, TaskState::Skipped));
   // Created after the failure: skipped at once, nothing applied either.
-  TaskId late = dependent(cls, dependency);
-  EXPECT_EQ(task(late).state, TaskState::Skipped);
-  EXPECT_EQ(unblock_entries(task(late)), 0u);
-  EXPECT_TRUE(deliveries().empty());
+  EXPECT_TRUE(never_unblocked(dependent(cls, dependency), TaskState::Skipped));
 }
 
 TEST_P(TaskClassUnblock, DependenciesAlreadyDoneUnblockAtCreation) {
@@ -179,9 +156,7 @@ TEST_P(TaskClassUnblock, DependenciesAlreadyDoneUnblockAtCreation) {
 TEST_P(TaskClassUnblock, ATaskWithoutDependenciesIsNeverUnblocked) {
   UnblockClass cls(true);
   TaskId id = create_work_request(*store_, cls, Json::object(), TaskSpec{});
-  EXPECT_EQ(task(id).state, TaskState::Waiting);
-  EXPECT_EQ(unblock_entries(task(id)), 0u);
-  EXPECT_TRUE(deliveries().empty());
+  EXPECT_TRUE(never_unblocked(id, TaskState::Waiting));
 }
 
 TEST_P(TaskClassUnblock, AllowFailureUnblocksAfterAFailedDependency) {

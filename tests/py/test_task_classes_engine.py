@@ -217,6 +217,20 @@ def _notes(path: Path) -> list[list[Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def _echo_after(
+    engine: Engine, argv: list[str], notes: Path, not_before: timedelta | None = None
+) -> tuple[taskengine.Task, taskengine.Task]:
+    """A command running `argv` and a classecho task that depends on it, notifying into `notes`."""
+    first = engine.dispatch(taskengine.Command(argv))
+    task = engine.create_work_request(
+        "classecho",
+        {"who": "ann", "notify_file": str(notes)},
+        depends_on=[first],
+        not_before=not_before,
+    )
+    return first, task
+
+
 def test_on_unblock_is_recorded_when_the_dependency_completes(
     engine: Engine, worker: Callable[..., WorkerProcess]
 ) -> None:
@@ -244,14 +258,8 @@ def test_on_unblock_notifies_before_the_dependent_task_runs(
 ) -> None:
     worker(imports=WORKER_IMPORTS).wait_registered(engine)
     notes = tmp_path / "notes.jsonl"
-    first = engine.dispatch(taskengine.Command(["sleep", "0.3"]))
     # not_before keeps the task itself waiting an hour after it is unblocked.
-    task = engine.create_work_request(
-        "classecho",
-        {"who": "ann", "notify_file": str(notes)},
-        depends_on=[first],
-        not_before=timedelta(hours=1),
-    )
+    _, task = _echo_after(engine, ["sleep", "0.3"], notes, not_before=timedelta(hours=1))
     assert _notes(notes) == [["on_creation", task.id, "echo ann"]]
     wait_for(lambda: len(_notes(notes)) == 2, what="the on_unblock notification")
     assert _notes(notes)[1] == ["on_unblock", task.id, "echo ann"]
@@ -269,10 +277,7 @@ def test_on_unblock_reactions_run_once_when_the_task_runs_too(
 ) -> None:
     worker(imports=WORKER_IMPORTS).wait_registered(engine)
     notes = tmp_path / "notes.jsonl"
-    first = engine.dispatch(taskengine.Command(["sleep", "0.3"]))
-    task = engine.create_work_request(
-        "classecho", {"who": "ann", "notify_file": str(notes)}, depends_on=[first]
-    )
+    _, task = _echo_after(engine, ["sleep", "0.3"], notes)
     assert task.state == "blocked"
     task.wait(timeout=60)
     assert task.state == "completed", task.error
@@ -317,10 +322,7 @@ def test_a_task_canceled_while_blocked_is_never_unblocked(
 ) -> None:
     worker(imports=WORKER_IMPORTS).wait_registered(engine)
     notes = tmp_path / "notes.jsonl"
-    first = engine.dispatch(taskengine.Command(["sleep", "0.5"]))
-    task = engine.create_work_request(
-        "classecho", {"who": "ann", "notify_file": str(notes)}, depends_on=[first]
-    )
+    first, task = _echo_after(engine, ["sleep", "0.5"], notes)
     task.cancel()
     first.wait(timeout=60)
     assert first.state == "completed", first.error
@@ -337,10 +339,7 @@ def test_a_failed_dependency_skips_the_on_unblock_reactions(
 ) -> None:
     worker(imports=WORKER_IMPORTS).wait_registered(engine)
     notes = tmp_path / "notes.jsonl"
-    first = engine.dispatch(taskengine.Command(["false"]))
-    task = engine.create_work_request(
-        "classecho", {"who": "ann", "notify_file": str(notes)}, depends_on=[first]
-    )
+    first, task = _echo_after(engine, ["false"], notes)
     task.wait(timeout=60)
     assert first.state == "failed"
     assert task.state == "skipped"
