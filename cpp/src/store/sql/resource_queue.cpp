@@ -13,16 +13,6 @@ using scheduler::ResourceState;
 // Statements with an id list are cut into chunks of this many parameters.
 constexpr std::size_t kIdChunk = 500;
 
-// "$first, $first+1, ..." for `count` parameters.
-std::string placeholders(std::size_t first, std::size_t count) {
-  std::string out;
-  for (std::size_t i = 0; i < count; ++i) {
-    if (i) out += ", ";
-    out += "$" + std::to_string(first + i);
-  }
-  return out;
-}
-
 template <typename Fn>
 void for_chunks(const std::vector<TaskId>& ids, Fn&& fn) {
   for (std::size_t start = 0; start < ids.size(); start += kIdChunk) {
@@ -227,10 +217,11 @@ std::vector<TaskId> ResourceQueue::holders_in(const std::string& resource, const
 std::map<TaskId, std::vector<Hold>> ResourceQueue::holds_of(const std::vector<TaskId>& ids) {
   std::map<TaskId, std::vector<Hold>> holds;
   for_chunks(ids, [&](Params chunk) {
+    std::string in = padded_in_list(chunk, chunk.size());
     for (const auto& row : session_.query(
              "SELECT task_id, resource, exclusive, queue_rank FROM taskengine_task_resources "
              "WHERE task_id IN (" +
-                 placeholders(1, chunk.size()) + ")",
+                 in + ")",
              chunk)) {
       TaskId id = row.integer(0);
       holds[id].push_back({row.text(1), row.boolean(2), QueuePlace{row.integer(3), id}});
@@ -243,7 +234,7 @@ void ResourceQueue::set_ready(const std::vector<TaskId>& ids, bool ready) {
   // The task row first: only tasks really waiting change, and only their
   // resource rows follow, so the two flags never disagree.
   for_chunks(ids, [&](Params chunk) {
-    std::string in = "(" + placeholders(1, chunk.size()) + ")";
+    std::string in = "(" + padded_in_list(chunk, chunk.size()) + ")";
     Rows changed = session_.query(
         ready ? "UPDATE taskengine_tasks SET eligible = TRUE WHERE id IN " + in +
                     " AND state = 'waiting' AND NOT eligible RETURNING id, worker_type"
@@ -256,9 +247,9 @@ void ResourceQueue::set_ready(const std::vector<TaskId>& ids, bool ready) {
       moved.emplace_back(row.integer(0));
       if (ready) became_ready_.insert(row.text(1));
     }
+    std::string moved_in = padded_in_list(moved, moved.size());
     session_.execute(std::string("UPDATE taskengine_task_resources SET holder = ") +
-                         (ready ? "'ready'" : "'waiting'") + " WHERE task_id IN (" +
-                         placeholders(1, moved.size()) +
+                         (ready ? "'ready'" : "'waiting'") + " WHERE task_id IN (" + moved_in +
                          ") AND holder = " + (ready ? "'waiting'" : "'ready'"),
                      moved);
   });

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <bit>
+
 #include "taskengine/errors.hpp"
 
 namespace taskengine::sql {
@@ -76,6 +78,18 @@ Transaction::~Transaction() {
 void Transaction::commit() {
   session_.commit();
   open_ = false;
+}
+
+std::string padded_in_list(Params& params, std::size_t count) {
+  if (count == 0 || count > params.size())
+    throw InvalidArgument("padded_in_list: the list must be the last values of the parameters");
+  std::size_t padded = std::bit_ceil(count);
+  Value last = params.back();
+  for (std::size_t i = count; i < padded; ++i) params.push_back(last);
+  std::string out;
+  for (std::size_t i = params.size() - padded + 1; i <= params.size(); ++i)
+    out += (out.empty() ? "$" : ", $") + std::to_string(i);
+  return out;
 }
 
 }  // namespace taskengine::sql

@@ -44,6 +44,14 @@ using Params = std::vector<Value>;
 
 enum class Dialect { Sqlite, Postgres };
 
+// The placeholders of an IN list made of the last `count` values of
+// `params`, which it pads to a power of two with copies of the last value
+// (IN ignores duplicates). Sessions prepare and cache a statement per text,
+// on PostgreSQL on the server too: padded, a query with a list of up to
+// 1,024 ids has at most 11 texts instead of one per length, and the cache
+// stays small however long a worker runs.
+std::string padded_in_list(Params& params, std::size_t count);
+
 // One database connection, as the shared SQL store sees it. Statements are
 // written once with PostgreSQL's $1..$n placeholders; the SQLite session
 // rewrites them to ?1..?n. Sessions cache prepared statements by text.

@@ -348,8 +348,7 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
       std::size_t end = std::min(finished.size(), start + 500);
       Params ids(finished.begin() + static_cast<std::ptrdiff_t>(start),
                  finished.begin() + static_cast<std::ptrdiff_t>(end));
-      std::string in;
-      for (std::size_t i = 1; i <= ids.size(); ++i) in += (i > 1 ? ", $" : "$") + std::to_string(i);
+      std::string in = padded_in_list(ids, ids.size());
       for (const auto& row :
            session_->query("SELECT DISTINCT depends_on FROM taskengine_task_dependencies "
                            "WHERE depends_on IN (" +
@@ -535,11 +534,9 @@ void SqlStore::start_claimed(std::vector<Task>& claimed, const WorkerInfo& worke
   std::map<TaskId, std::pair<std::int64_t, std::int64_t>> started;  // id -> (attempt, fence)
   for (std::size_t first = 0; first < claimed.size(); first += kChunk) {
     Params params{now, worker.id, worker.name};
-    std::string in;
-    for (std::size_t i = first; i < std::min(claimed.size(), first + kChunk); ++i) {
+    for (std::size_t i = first; i < std::min(claimed.size(), first + kChunk); ++i)
       params.emplace_back(claimed[i].id);
-      in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
-    }
+    std::string in = padded_in_list(params, params.size() - 3);
     for (const auto& row : session_->query(
              "UPDATE taskengine_tasks SET state = 'running', eligible = FALSE, "
              "attempt = attempt + 1, fence = fence + 1, started_at = $1, worker_id = $2, "
@@ -641,18 +638,20 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
   {
     std::set<TaskId> ids;
     for (const auto& c : completions) ids.insert(c.task_id);
-    Params params(ids.begin(), ids.end());
-    std::string in;
-    for (std::size_t i = 1; i <= params.size(); ++i)
-      in += (i > 1 ? ", $" : "$") + std::to_string(i);
+    std::vector<TaskId> all(ids.begin(), ids.end());
     // Only what ending an attempt needs: a whole task row is seven JSON
     // documents to parse, per task, on the hottest path of the worker.
-    for (const auto& row :
-         session_->query("SELECT id, state, fence, attempt, resources, retry_policy, history "
-                         "FROM taskengine_tasks WHERE id IN (" +
-                             in + ") AND state IN ('running', 'canceling') ORDER BY id",
-                         params))
-      current.emplace(row.integer(0), attempt_from_row(row));
+    for (std::size_t first = 0; first < all.size(); first += 1000) {
+      Params params(all.begin() + static_cast<std::ptrdiff_t>(first),
+                    all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), first + 1000)));
+      std::string in = padded_in_list(params, params.size());
+      for (const auto& row :
+           session_->query("SELECT id, state, fence, attempt, resources, retry_policy, history "
+                           "FROM taskengine_tasks WHERE id IN (" +
+                               in + ") AND state IN ('running', 'canceling')",
+                           params))
+        current.emplace(row.integer(0), attempt_from_row(row));
+    }
   }
   std::vector<std::optional<Task>> tasks;
   for (const auto& c : completions) {
