@@ -13,15 +13,6 @@ using scheduler::ResourceState;
 // Statements with an id list are cut into chunks of this many parameters.
 constexpr std::size_t kIdChunk = 500;
 
-template <typename Fn>
-void for_chunks(const std::vector<TaskId>& ids, Fn&& fn) {
-  for (std::size_t start = 0; start < ids.size(); start += kIdChunk) {
-    std::size_t end = std::min(ids.size(), start + kIdChunk);
-    fn(Params(ids.begin() + static_cast<std::ptrdiff_t>(start),
-              ids.begin() + static_cast<std::ptrdiff_t>(end)));
-  }
-}
-
 // One round trip reads a resource's state: its strongest active holder and
 // the first queued holder of each kind and holder state, each one LIMIT 1
 // index probe on (resource, holder, exclusive, queue_rank, task_id).
@@ -216,7 +207,7 @@ std::vector<TaskId> ResourceQueue::holders_in(const std::string& resource, const
 
 std::map<TaskId, std::vector<Hold>> ResourceQueue::holds_of(const std::vector<TaskId>& ids) {
   std::map<TaskId, std::vector<Hold>> holds;
-  for_chunks(ids, [&](Params chunk) {
+  for_id_chunks(ids, kIdChunk, [&](Params chunk) {
     std::string in = padded_in_list(chunk, chunk.size());
     for (const auto& row : session_.query(
              "SELECT task_id, resource, exclusive, queue_rank FROM taskengine_task_resources "
@@ -233,7 +224,7 @@ std::map<TaskId, std::vector<Hold>> ResourceQueue::holds_of(const std::vector<Ta
 void ResourceQueue::set_ready(const std::vector<TaskId>& ids, bool ready) {
   // The task row first: only tasks really waiting change, and only their
   // resource rows follow, so the two flags never disagree.
-  for_chunks(ids, [&](Params chunk) {
+  for_id_chunks(ids, kIdChunk, [&](Params chunk) {
     std::string in = "(" + padded_in_list(chunk, chunk.size()) + ")";
     Rows changed = session_.query(
         ready ? "UPDATE taskengine_tasks SET eligible = TRUE WHERE id IN " + in +

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -51,6 +52,17 @@ enum class Dialect { Sqlite, Postgres };
 // 1,024 ids has at most 11 texts instead of one per length, and the cache
 // stays small however long a worker runs.
 std::string padded_in_list(Params& params, std::size_t count);
+
+// Calls fn(Params) for each run of up to `chunk` ids, in order: id lists
+// stay within the backends' parameter limits.
+template <typename Fn>
+void for_id_chunks(const std::vector<TaskId>& ids, std::size_t chunk, Fn&& fn) {
+  for (std::size_t start = 0; start < ids.size(); start += chunk) {
+    std::size_t end = std::min(ids.size(), start + chunk);
+    fn(Params(ids.begin() + static_cast<std::ptrdiff_t>(start),
+              ids.begin() + static_cast<std::ptrdiff_t>(end)));
+  }
+}
 
 // One database connection, as the shared SQL store sees it. Statements are
 // written once with PostgreSQL's $1..$n placeholders; the SQLite session

@@ -344,10 +344,7 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
     // Most finished tasks have no dependents: find the few that do in one
     // statement per chunk instead of one per task.
     std::vector<TaskId> with_dependents;
-    for (std::size_t start = 0; start < finished.size(); start += 500) {
-      std::size_t end = std::min(finished.size(), start + 500);
-      Params ids(finished.begin() + static_cast<std::ptrdiff_t>(start),
-                 finished.begin() + static_cast<std::ptrdiff_t>(end));
+    for_id_chunks(finished, 500, [&](Params ids) {
       std::string in = padded_in_list(ids, ids.size());
       for (const auto& row :
            session_->query("SELECT DISTINCT depends_on FROM taskengine_task_dependencies "
@@ -355,7 +352,7 @@ void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
                                in + ")",
                            ids))
         with_dependents.push_back(row.integer(0));
-    }
+    });
     finished = std::move(with_dependents);
   }
   while (!finished.empty()) {
@@ -641,9 +638,7 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     std::vector<TaskId> all(ids.begin(), ids.end());
     // Only what ending an attempt needs: a whole task row is seven JSON
     // documents to parse, per task, on the hottest path of the worker.
-    for (std::size_t first = 0; first < all.size(); first += 1000) {
-      Params params(all.begin() + static_cast<std::ptrdiff_t>(first),
-                    all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), first + 1000)));
+    for_id_chunks(all, 1000, [&](Params params) {
       std::string in = padded_in_list(params, params.size());
       for (const auto& row :
            session_->query("SELECT id, state, fence, attempt, resources, retry_policy, history "
@@ -651,7 +646,7 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
                                in + ") AND state IN ('running', 'canceling')",
                            params))
         current.emplace(row.integer(0), attempt_from_row(row));
-    }
+    });
   }
   std::vector<std::optional<Task>> tasks;
   for (const auto& c : completions) {
