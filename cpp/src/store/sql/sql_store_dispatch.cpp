@@ -106,8 +106,9 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
   // The setting ends with the transaction.
   if (session_->dialect() == Dialect::Postgres &&
       std::count_if(specs.begin(), specs.end(), is_simple) >= kGenericPlanRows)
-    session_->execute_script("SET LOCAL plan_cache_mode = force_generic_plan");
+    session_->send("SET LOCAL plan_cache_mode = force_generic_plan");
   std::set<GroupId> known_groups;
+  std::vector<BulkInsert> bulk;
   for (std::size_t start = 0; start < specs.size();) {
     if (!is_simple(specs[start])) {
       ids.push_back(insert_task(specs[start], now, known_groups));
@@ -118,10 +119,21 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
     while (end < specs.size() && is_simple(specs[end]) &&
            same_shared_fields(specs[start], specs[end]))
       ++end;
-    insert_simple_run(std::span(specs).subspan(start, end - start), now, known_groups, ids);
+    insert_simple_run(std::span(specs).subspan(start, end - start), now, known_groups, ids, bulk);
     start = end;
   }
   commit(txn);
+  for (auto& insert : bulk) {
+    const Rows& returned = insert.ids.rows();
+    if (returned.size() != insert.rows)
+      throw StoreError("a bulk insert of " + std::to_string(insert.rows) + " tasks returned " +
+                       std::to_string(returned.size()) + " ids");
+    // RETURNING promises no order, but both engines number a single
+    // INSERT's rows in VALUES order: ascending ids are the specs' order.
+    auto first = ids.begin() + static_cast<std::ptrdiff_t>(insert.offset);
+    for (std::size_t i = 0; i < insert.rows; ++i) first[i] = returned[i].integer(0);
+    std::sort(first, first + static_cast<std::ptrdiff_t>(insert.rows));
+  }
   return ids;
 }
 
@@ -133,7 +145,8 @@ void SqlStore::require_group(GroupId group, std::set<GroupId>& known_groups) {
 }
 
 void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
-                                 std::set<GroupId>& known_groups, std::vector<TaskId>& ids) {
+                                 std::set<GroupId>& known_groups, std::vector<TaskId>& ids,
+                                 std::vector<BulkInsert>& bulk) {
   for (const auto& spec : run) {
     check_retvals(spec);
     if (spec.task_group) require_group(*spec.task_group, known_groups);
@@ -167,15 +180,10 @@ void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
       params.push_back(optional_value(spec.not_before));
       params.push_back(optional_value(spec.task_group));
     }
-    Rows returned = session_->query(bulk_sql(std::countr_zero(rows)), params);
-    if (returned.size() != rows)
-      throw StoreError("a bulk insert of " + std::to_string(rows) + " tasks returned " +
-                       std::to_string(returned.size()) + " ids");
-    // RETURNING promises no order, but both engines number a single INSERT's
-    // rows in VALUES order: ascending ids are the specs' order.
-    std::size_t before = ids.size();
-    for (const auto& row : returned) ids.push_back(row.integer(0));
-    std::sort(ids.begin() + static_cast<std::ptrdiff_t>(before), ids.end());
+    // Sent ahead: the server inserts this chunk while the next is built,
+    // and a single dispatch is one round trip with its COMMIT.
+    bulk.push_back({ids.size(), rows, session_->send(bulk_sql(std::countr_zero(rows)), params)});
+    ids.resize(ids.size() + rows);  // filled in from the RETURNING ids after commit
     done += rows;
   }
   became_ready_.insert(first.requirements.worker_type);
