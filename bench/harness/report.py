@@ -82,7 +82,7 @@ def ratios_table(
     ]
     for metric in METRICS:
         row = table.get((metric.workload, metric.key))
-        if not row:
+        if not row or metric.taskengine_only:
             continue
         for store in ours:
             cells = [ratio(metric, row.get(store), row.get(peer)) for peer in peers]

@@ -75,6 +75,11 @@ class Adapter:
         """Queue one no-op task per id, as few calls as the system allows."""
         raise NotImplementedError
 
+    def commit_seconds(self, commits: int) -> float | None:
+        """Seconds for ``commits`` durable single-row commits on the system's own store, the
+        yardstick of one-call dispatch; None where the harness does not measure it."""
+        return None
+
     def dispatch_command(self, task_id: int) -> None:
         """Queue one task that runs the ``true`` command."""
         raise NotImplementedError

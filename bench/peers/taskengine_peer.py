@@ -4,6 +4,9 @@ executors. Runs from the project's own .venv."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -47,6 +50,23 @@ class _Taskengine(Adapter):
 
     def dispatch_batch(self, ids: range, dispatched_at: float) -> None:
         self.engine.dispatch_many(NOOP, [(i, dispatched_at) for i in ids])
+
+    def commit_seconds(self, commits: int) -> float | None:
+        # taskengine_commit_bench (built with the benchmarks): single-row INSERTs, each its own
+        # transaction, into a scratch table of this store's database through the store's own
+        # session (same driver, settings and prepared statements as dispatch).
+        binary = os.environ.get("TASKENGINE_COMMIT_BENCH") or next(
+            iter(sorted(self.ctx.repo.glob("build/*/bench/taskengine_commit_bench"))), None
+        )
+        if binary is None:
+            raise RuntimeError(
+                "taskengine_commit_bench is not built (TASKENGINE_BUILD_BENCH=ON, "
+                "scripts/setup.sh builds it) and TASKENGINE_COMMIT_BENCH is not set"
+            )
+        command = [str(binary), "--url", self.url(), "--commits", str(commits)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+        seconds: float = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+        return seconds
 
     def dispatch_command(self, task_id: int) -> None:
         # dispatch_many takes functions only: Commands go one call each
