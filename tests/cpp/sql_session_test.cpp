@@ -136,6 +136,29 @@ TEST_P(SessionTest, OutsideATransactionSendCommitsAtOnce) {
   EXPECT_EQ(committed_rows(), 1);
 }
 
+TEST_P(SessionTest, ScriptsMayHoldSeveralStatementsInsideATransaction) {
+  {
+    Transaction txn(*session_, true);
+    insert(1);
+    session_->execute_script(
+        "INSERT INTO probe (k, v) VALUES (2, 'a'); INSERT INTO probe (k, v) VALUES (3, 'b')");
+    insert(4);
+    txn.commit();
+  }
+  EXPECT_EQ(committed_rows(), 4);
+  EXPECT_THROW(
+      {
+        Transaction txn(*session_, true);
+        insert(5);
+        session_->execute_script("INSERT INTO probe (k, v) VALUES (6, 'a'); SELECT nothing");
+        txn.commit();
+      },
+      StoreError);
+  EXPECT_EQ(committed_rows(), 4);
+  insert(7);  // the session goes on, sending ahead again
+  EXPECT_EQ(committed_rows(), 5);
+}
+
 TEST_P(SessionTest, ManyLargeStatementsInOneTransaction) {
   // Far more than the socket buffers hold, in both directions.
   const std::string large(64 * 1024, 'p');

@@ -168,6 +168,18 @@ void PgPipeline::sync() {
   if (!error_.empty()) throw StoreError(error_);
 }
 
+void PgPipeline::run_script(const std::string& sql) {
+  if (!queue_.empty()) throw StoreError("a script was run with statements still queued");
+  if (!PQexitPipelineMode(connection_)) fail_send("cannot run a script");
+  Result result(PQexec(connection_, sql.c_str()));
+  ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  std::string message =
+      result ? trimmed(PQresultErrorMessage(result.get())) : trimmed(PQerrorMessage(connection_));
+  if (PQstatus(connection_) == CONNECTION_BAD) throw ConnectionError("connection lost: " + message);
+  if (!PQenterPipelineMode(connection_)) fail_send("cannot run a script");
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw StoreError(message);
+}
+
 PGTransactionStatusType PgPipeline::transaction_status() const {
   return PQtransactionStatus(connection_);
 }

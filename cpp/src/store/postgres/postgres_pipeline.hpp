@@ -37,6 +37,10 @@ class PgPipeline {
   // Queues a statement without parameters, unprepared. With `expect_tag`,
   // any other command tag is an error (a COMMIT that answers ROLLBACK).
   void run(const std::string& sql, Pending pending, const char* expect_tag = nullptr);
+  // Runs `sql`, which may hold several statements, with the simple query
+  // protocol (pipeline mode allows one statement per message): leaves
+  // pipeline mode for it. Only with nothing queued.
+  void run_script(const std::string& sql);
   // Sends the queue and reads every answer. Throws the first error:
   // ConnectionError when the connection is gone, else StoreError with the
   // server's message. Nothing queued: returns at once.

@@ -71,8 +71,14 @@ Pending PostgresSession::send(const std::string& sql, const Params& params) {
 
 void PostgresSession::execute_script(const std::string& sql) {
   start_transaction();
-  pipeline_->run(sql, Pending());
-  sync("statement failed");
+  sync("statement failed");  // BEGIN and what was sent ahead, first
+  try {
+    pipeline_->run_script(sql);
+  } catch (const ConnectionError& e) {
+    throw ConnectionError(std::string("statement failed: ") + e.what());
+  } catch (const StoreError& e) {
+    throw StoreError(std::string("statement failed: ") + e.what());
+  }
 }
 
 void PostgresSession::begin(bool) {
