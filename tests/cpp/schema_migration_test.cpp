@@ -71,6 +71,11 @@ TEST_P(SchemaMigration, PartialIndexesKeepUniqueKeysAndGroupsWorking) {
   EXPECT_NE(indexes.find("task_group_id IS NOT NULL"), std::string::npos) << indexes;
   if (GetParam() == "postgresql") {
     EXPECT_NE(indexes.find("WHERE (unique_key IS NOT NULL)"), std::string::npos) << indexes;
+    // The claim keeps worker_id honest itself (it holds its worker's row).
+    EXPECT_TRUE(session_
+                    ->query("SELECT 1 FROM pg_constraint WHERE conname = "
+                            "'taskengine_tasks_worker_id_fkey'")
+                    .empty());
   }
 
   // The old row's key is still unique, for the store and for the database.

@@ -306,6 +306,10 @@ std::vector<std::string> version_seven(const Dialect& d) {
       " WHERE task_group_id IS NOT NULL",
   };
   if (d.postgres) {
+    // The claim sets worker_id to its own worker, which it has just read
+    // online and holds FOR SHARE in the same transaction; the foreign key
+    // only added a trigger query per claimed task (SQLite cannot drop it).
+    out.push_back("ALTER TABLE taskengine_tasks DROP CONSTRAINT taskengine_tasks_worker_id_fkey");
     out.push_back("ALTER TABLE taskengine_tasks DROP CONSTRAINT taskengine_tasks_unique_key_key");
     out.push_back(
         "CREATE UNIQUE INDEX taskengine_tasks_unique_key ON taskengine_tasks (unique_key)"

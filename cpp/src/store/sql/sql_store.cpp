@@ -665,12 +665,18 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     // documents to parse, per task, on the hottest path of the worker.
     for_id_chunks(all, 1000, [&](Params params) {
       std::string in = padded_in_list(params, params.size());
+      // By id alone: with the state in the query PostgreSQL also reads the
+      // active_worker index, which holds an entry for every attempt that
+      // ran since the last VACUUM.
       for (const auto& row :
            session_->query("SELECT id, state, fence, attempt, resources, retry_policy, history "
                            "FROM taskengine_tasks WHERE id IN (" +
-                               in + ") AND state IN ('running', 'canceling')",
-                           params))
-        current.emplace(row.integer(0), attempt_from_row(row));
+                               in + ")",
+                           params)) {
+        Task task = attempt_from_row(row);
+        if (task.state == TaskState::Running || task.state == TaskState::Canceling)
+          current.emplace(task.id, std::move(task));
+      }
     });
   }
   std::vector<std::optional<Task>> tasks;
