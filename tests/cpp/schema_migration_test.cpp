@@ -71,10 +71,10 @@ TEST_P(SchemaMigration, PartialIndexesKeepUniqueKeysAndGroupsWorking) {
   EXPECT_NE(indexes.find("task_group_id IS NOT NULL"), std::string::npos) << indexes;
   if (GetParam() == "postgresql") {
     EXPECT_NE(indexes.find("WHERE (unique_key IS NOT NULL)"), std::string::npos) << indexes;
-    // The claim keeps worker_id honest itself (it holds its worker's row).
+    // The store keeps worker_id, task_group_id and job_id true itself.
     EXPECT_TRUE(session_
-                    ->query("SELECT 1 FROM pg_constraint WHERE conname = "
-                            "'taskengine_tasks_worker_id_fkey'")
+                    ->query("SELECT conname FROM pg_constraint WHERE conrelid = "
+                            "'taskengine_tasks'::regclass AND contype = 'f'")
                     .empty());
   }
 

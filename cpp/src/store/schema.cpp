@@ -306,10 +306,21 @@ std::vector<std::string> version_seven(const Dialect& d) {
       " WHERE task_group_id IS NOT NULL",
   };
   if (d.postgres) {
-    // The claim sets worker_id to its own worker, which it has just read
-    // online and holds FOR SHARE in the same transaction; the foreign key
-    // only added a trigger query per claimed task (SQLite cannot drop it).
+    // The store keeps these references true inside the transactions that
+    // set them, so on PostgreSQL their foreign keys only added trigger work
+    // to every insert (~20% of a bulk insert's server time) and claim
+    // (SQLite cannot drop a column's constraint: it keeps them):
+    // - worker_id is set by a claim to its own worker, which it has just
+    //   read online and holds FOR SHARE; the engine never deletes workers;
+    // - task_group_id is set by dispatch after reading the group; the engine
+    //   never deletes groups;
+    // - job_id is set by create_build, under the scheduling lock, after
+    //   reading the job; a job is removed (load_jobs, under that lock) only
+    //   after its builds.
     out.push_back("ALTER TABLE taskengine_tasks DROP CONSTRAINT taskengine_tasks_worker_id_fkey");
+    out.push_back(
+        "ALTER TABLE taskengine_tasks DROP CONSTRAINT taskengine_tasks_task_group_id_fkey");
+    out.push_back("ALTER TABLE taskengine_tasks DROP CONSTRAINT taskengine_tasks_job_id_fkey");
     out.push_back("ALTER TABLE taskengine_tasks DROP CONSTRAINT taskengine_tasks_unique_key_key");
     out.push_back(
         "CREATE UNIQUE INDEX taskengine_tasks_unique_key ON taskengine_tasks (unique_key)"

@@ -191,7 +191,12 @@ void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
       std::clamp(std::bit_floor(fit), std::size_t{1}, std::size_t{1} << kMaxBulkLog2);
   Params params;
   for (std::size_t done = 0; done < run.size();) {
-    std::size_t rows = std::bit_floor(std::min(max_rows, run.size() - done));
+    // Full statements first, then the rest from the smallest power of two
+    // up; the first statement is then small when the run is (a batch of
+    // 1,000: 8, 32, 64, ... rows), so the server starts inserting while the
+    // larger ones are built.
+    std::size_t left = run.size() - done;
+    std::size_t rows = left >= max_rows ? max_rows : std::size_t{1} << std::countr_zero(left);
     params = shared;
     params.reserve(kSharedParams + rows * kRowParams);
     for (const auto& spec : run.subspan(done, rows)) {
