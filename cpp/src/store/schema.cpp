@@ -294,16 +294,23 @@ std::vector<std::string> version_six(const Dialect& d) {
 // entry to every index whose predicate the new row version satisfies.
 // task_group_id and unique_key are NULL for most tasks, so their indexes
 // leave those rows out (every query on them compares with '=', which implies
-// IS NOT NULL for both planners). SQLite cannot drop a column's UNIQUE
-// constraint: there only the group index changes. (A (state, id) index
-// without completed tasks was measured and left out: without statistics,
-// as with autovacuum off, PostgreSQL then lists completed tasks with a scan
-// of the whole table.)
+// IS NOT NULL for both planners); the index by worker keeps only tasks
+// being canceled. SQLite cannot drop a column's UNIQUE constraint, so there
+// the unique key index stays whole. (A (state, id) index without completed
+// tasks was measured and left out: without statistics, as with autovacuum
+// off, PostgreSQL then lists completed tasks with a scan of the whole
+// table.)
 std::vector<std::string> version_seven(const Dialect& d) {
   std::vector<std::string> out = {
       "DROP INDEX taskengine_tasks_group",
       "CREATE INDEX taskengine_tasks_group ON taskengine_tasks (task_group_id)"
       " WHERE task_group_id IS NOT NULL",
+      // A worker looks up its tasks asked to cancel; recovery finds running
+      // tasks through the (state, id) index. Every claim added an entry
+      // for a running task here.
+      "DROP INDEX taskengine_tasks_active_worker",
+      "CREATE INDEX taskengine_tasks_canceling ON taskengine_tasks (worker_id)"
+      " WHERE state = 'canceling'",
   };
   if (d.postgres) {
     // The store keeps these references true inside the transactions that
