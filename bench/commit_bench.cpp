@@ -5,8 +5,8 @@
 // the store's own session: the same driver, connection settings and
 // prepared statements as dispatch (on PostgreSQL one round trip and one WAL
 // flush per commit, what `pgbench -M prepared` measures; on SQLite WAL with
-// synchronous=NORMAL, the store's settings). Prints one JSON object;
-// asserts nothing. See docs/benchmarks.md.
+// synchronous=NORMAL, the store's settings). Prints JSON; asserts nothing.
+// See docs/benchmarks.md.
 
 #include <chrono>
 #include <cstdlib>
@@ -19,13 +19,34 @@
 
 namespace {
 
+using taskengine::Json;
+using taskengine::sql::Session;
+
 [[noreturn]] void usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "commit_bench: " << problem << "\n\n";
-  std::cerr << "usage: taskengine_commit_bench --url URL [--commits N]\n"
+  std::cerr << "usage: taskengine_commit_bench --url URL [--commits N | --serve]\n"
                "  --url URL     the store (sqlite:///path or postgresql://...); a scratch\n"
                "                table taskengine_commit_probe is created there and dropped\n"
-               "  --commits N   single-row commits to time (default 2000)\n";
+               "  --commits N   single-row commits to time (default 2000)\n"
+               "  --serve       read counts from stdin, one a line: time that many commits\n"
+               "                and print a JSON line for each (a caller interleaves them\n"
+               "                with its own measurement); ends at an empty line or EOF\n";
   std::exit(problem.empty() ? 0 : 2);
+}
+
+// Times `commits` single-row commits; `next` numbers the rows.
+Json timed_commits(Session& session, long commits, long& next) {
+  const std::string insert = "INSERT INTO taskengine_commit_probe (n, payload) VALUES ($1, $2)";
+  const std::string payload = "{\"args\": [1, 2.5], \"kwargs\": {}}";
+  auto started = std::chrono::steady_clock::now();
+  for (long i = 0; i < commits; ++i) session.execute(insert, {std::int64_t{next++}, payload});
+  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+  return {
+      {"backend", session.dialect() == taskengine::sql::Dialect::Sqlite ? "sqlite" : "postgresql"},
+      {"commits", commits},
+      {"seconds", elapsed.count()},
+      {"commit_per_s", static_cast<double>(commits) / elapsed.count()},
+      {"commit_us", elapsed.count() * 1e6 / static_cast<double>(commits)}};
 }
 
 }  // namespace
@@ -33,6 +54,7 @@ namespace {
 int main(int argc, char** argv) {
   std::string url;
   long commits = 2000;
+  bool serve = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -43,6 +65,8 @@ int main(int argc, char** argv) {
       url = value();
     else if (arg == "--commits")
       commits = std::stol(value());
+    else if (arg == "--serve")
+      serve = true;
     else if (arg == "--help" || arg == "-h")
       usage("");
     else
@@ -55,22 +79,16 @@ int main(int argc, char** argv) {
     session->execute_script("DROP TABLE IF EXISTS taskengine_commit_probe");
     session->execute_script(
         "CREATE TABLE taskengine_commit_probe (n BIGINT NOT NULL, payload TEXT NOT NULL)");
-    const std::string insert = "INSERT INTO taskengine_commit_probe (n, payload) VALUES ($1, $2)";
-    const std::string payload = "{\"args\": [1, 2.5], \"kwargs\": {}}";
-    // Untimed: prepares the statement and warms the connection.
-    for (long i = 0; i < 20; ++i) session->execute(insert, {std::int64_t{-i - 1}, payload});
-    auto started = std::chrono::steady_clock::now();
-    for (long i = 0; i < commits; ++i) session->execute(insert, {std::int64_t{i}, payload});
-    std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+    long next = 0;
+    timed_commits(*session, 20, next);  // untimed: prepares the statement, warms the connection
+    if (serve) {
+      std::string line;
+      while (std::getline(std::cin, line) && !line.empty())
+        std::cout << timed_commits(*session, std::stol(line), next).dump() << std::endl;
+    } else {
+      std::cout << timed_commits(*session, commits, next).dump() << std::endl;
+    }
     session->execute_script("DROP TABLE taskengine_commit_probe");
-    taskengine::Json out = {
-        {"backend",
-         session->dialect() == taskengine::sql::Dialect::Sqlite ? "sqlite" : "postgresql"},
-        {"commits", commits},
-        {"seconds", elapsed.count()},
-        {"commit_per_s", static_cast<double>(commits) / elapsed.count()},
-        {"commit_us", elapsed.count() * 1e6 / static_cast<double>(commits)}};
-    std::cout << out.dump() << std::endl;
   } catch (const taskengine::Error& e) {
     std::cerr << "commit_bench: " << e.what() << "\n";
     return 1;

@@ -25,6 +25,8 @@ from bench.peers import ADAPTERS
 from bench.peers.base import Adapter, Context
 
 CHUNK = 1_000  # tasks per batched dispatch call
+COMMIT_ROUND = 25  # single dispatch calls between two rounds of timed commits
+DISPATCH_WARMUP = 10  # untimed single dispatch calls first
 STARTUP_TIMEOUT = 120.0  # workers importing, pools forking, on a loaded machine
 
 
@@ -80,28 +82,44 @@ def throughput(adapter: Adapter, size: int) -> dict[str, Any]:
 
 
 def dispatch(adapter: Adapter, size: int) -> dict[str, Any]:
-    """Dispatch rate with no worker running: ``size // 10`` single calls, ``size`` batched.
+    """Dispatch rate with no worker running: ``size // 10`` single calls, ``size`` batched,
+    after ``DISPATCH_WARMUP`` untimed single calls.
 
-    Where the system reports its store's durable commit rate (taskengine), half of the
-    commits are timed just before the single calls and half just after, on the same
-    database, so both see the same load. The workers start afterwards, untimed, only to
-    check that every task runs.
+    Where the system reports its store's durable commit rate (taskengine), the single calls
+    go in rounds of ``COMMIT_ROUND``, each after as many commits timed on the same database,
+    so that both figures see the same moments of a shared machine. The workers start
+    afterwards, untimed, only to check that every task runs.
     """
     single = max(1, size // 10)
-    half = max(100, single // 2)
-    commits_before = adapter.commit_seconds(half)
-    started = time.perf_counter()
-    for i in range(single):
-        adapter.dispatch(i, 0.0)
-    single_seconds = time.perf_counter() - started
-    commits_after = adapter.commit_seconds(half)
+    # Untimed first calls (negative ids, run by the workers too): a system's first dispatch
+    # may import, connect or prepare what every later one reuses.
+    for i in range(1, DISPATCH_WARMUP + 1):
+        adapter.dispatch(-i, 0.0)
+    probe = adapter.commit_probe()
+    single_seconds = commit_seconds = 0.0
+    commits = 0
+    try:
+        for first in range(0, single, COMMIT_ROUND):
+            last = min(single, first + COMMIT_ROUND)
+            if probe is not None:
+                commit_seconds += probe.time(last - first)
+                commits += last - first
+            started = time.perf_counter()
+            for i in range(first, last):
+                adapter.dispatch(i, 0.0)
+            single_seconds += time.perf_counter() - started
+    finally:
+        if probe is not None:
+            probe.close()
     started = time.perf_counter()
     for first in range(single, single + size, CHUNK):
         adapter.dispatch_batch(range(first, min(single + size, first + CHUNK)), 0.0)
     batch_seconds = time.perf_counter() - started
     workers = start_workers(adapter)
     try:
-        problem, _ = wait_sink(adapter.ctx.sink, range(single + size), task_timeout(size))
+        problem, _ = wait_sink(
+            adapter.ctx.sink, range(single + size), task_timeout(size), DISPATCH_WARMUP
+        )
     finally:
         workers.stop()
     result: dict[str, Any] = {
@@ -111,8 +129,8 @@ def dispatch(adapter: Adapter, size: int) -> dict[str, Any]:
         "single_tasks": single,
         "batch_tasks": size,
     }
-    if commits_before is not None and commits_after is not None:
-        commit_per_s = 2 * half / (commits_before + commits_after)
+    if commits:
+        commit_per_s = commits / commit_seconds
         result["commit_per_s"] = commit_per_s
         result["single_to_commit"] = result["single_per_s"] / commit_per_s
     return result

@@ -18,6 +18,8 @@ def summaries(
         per_system = results.get(metric.workload, {})
         row: dict[str, Summary | None] = {}
         for system, runs in per_system.items():
+            if metric.taskengine_only and not any(metric.key in r for r in runs):
+                continue  # a peer: the harness measures this for taskengine only
             good = [scaled(metric, r[metric.key]) for r in runs if not r.get("problem")]
             row[system] = summarize(good, len(runs) - len(good))
         if row:

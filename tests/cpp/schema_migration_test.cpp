@@ -69,6 +69,8 @@ TEST_P(SchemaMigration, PartialIndexesKeepUniqueKeysAndGroupsWorking) {
   EXPECT_EQ(store->schema_version(), schema::latest_version());
   std::string indexes = index_definitions();
   EXPECT_NE(indexes.find("task_group_id IS NOT NULL"), std::string::npos) << indexes;
+  EXPECT_NE(indexes.find("taskengine_tasks_canceling"), std::string::npos) << indexes;
+  EXPECT_EQ(indexes.find("taskengine_tasks_active_worker"), std::string::npos) << indexes;
   if (GetParam() == "postgresql") {
     EXPECT_NE(indexes.find("WHERE (unique_key IS NOT NULL)"), std::string::npos) << indexes;
     // The store keeps worker_id, task_group_id and job_id true itself.
