@@ -5,9 +5,19 @@
 
 namespace taskengine::sql {
 
-PostgresSession::PostgresSession(std::string url)
-    : url_(std::move(url)), pipeline_(std::make_unique<PgPipeline>(url_)) {
-  execute_script("SET client_min_messages TO WARNING");
+PostgresSession::PostgresSession(std::string url) : url_(std::move(url)) { connect(); }
+
+void PostgresSession::connect() {
+  statements_.clear();  // a new connection has none of them prepared
+  pipeline_ = std::make_unique<PgPipeline>(url_);
+  pipeline_->run_script("SET client_min_messages TO WARNING");
+}
+
+void PostgresSession::reconnect_if_lost() {
+  // A lost connection fails the call that meets it (ConnectionError) and
+  // takes its transaction with it; the next one outside a transaction
+  // connects again, so a store survives a restart of the server.
+  if (!in_transaction_ && !pipeline_->connected()) connect();
 }
 
 // Closing the connection ends an open transaction on the server (rolled back).
@@ -33,6 +43,7 @@ void PostgresSession::start_transaction() {
 }
 
 Pending PostgresSession::enqueue(const std::string& sql, const Params& params) {
+  reconnect_if_lost();
   start_transaction();
   Pending pending;
   pipeline_->run_prepared(statement_name(sql), params, pending);
@@ -70,6 +81,7 @@ Pending PostgresSession::send(const std::string& sql, const Params& params) {
 }
 
 void PostgresSession::execute_script(const std::string& sql) {
+  reconnect_if_lost();
   start_transaction();
   sync("statement failed");  // BEGIN and what was sent ahead, first
   try {
@@ -83,6 +95,7 @@ void PostgresSession::execute_script(const std::string& sql) {
 
 void PostgresSession::begin(bool) {
   if (in_transaction_) throw StoreError("BEGIN: a transaction is already open on this session");
+  reconnect_if_lost();
   in_transaction_ = true;
   begun_ = false;
 }

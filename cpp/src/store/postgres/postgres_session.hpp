@@ -43,6 +43,8 @@ class PostgresSession final : public Session {
   static constexpr const char* kChannelPrefix = "taskengine_";
 
  private:
+  void connect();
+  void reconnect_if_lost();
   // Queues BEGIN first if the open transaction has sent nothing yet.
   void start_transaction();
   // Queues a prepared statement's run (and its preparation, the first time).
