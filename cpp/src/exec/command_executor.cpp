@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -132,7 +133,8 @@ std::string spawn_failure(const Command& cmd, const SpawnError& error) {
 // killed and reading stops after kDrainTime even if one escaped the group
 // still holding the pipe.
 void read_output(int fd, pid_t pid, TailBuffer& tail) {
-  std::vector<char> chunk(64 * 1024);
+  constexpr std::size_t kChunk = 64 * 1024;
+  const auto chunk = std::make_unique_for_overwrite<char[]>(kChunk);  // not zeroed per command
   bool leader_exited = false;
   auto drain_deadline = Clock::time_point::max();
   auto next_check = Clock::now() + kExitCheckInterval;
@@ -145,10 +147,10 @@ void read_output(int fd, pid_t pid, TailBuffer& tail) {
         ::poll(&pfd, 1, static_cast<int>(std::chrono::duration_cast<milliseconds>(wait).count()));
     if (ready < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
     if (ready > 0) {
-      const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+      const ssize_t n = ::read(fd, chunk.get(), kChunk);
       if (n == 0) return;  // EOF: every writer is gone
       if (n > 0)
-        tail.append(chunk.data(), static_cast<std::size_t>(n));
+        tail.append(chunk.get(), static_cast<std::size_t>(n));
       else if (errno != EINTR && errno != EAGAIN)
         throw Error(std::string("read: ") + std::strerror(errno));
     }
