@@ -215,6 +215,15 @@ TEST(SpawnChild, ReapStraysLeavesASpawnedChildToItsOwner) {
   EXPECT_EQ(child.wait(), status) << "a second wait returns the same status";
 }
 
+TEST(SpawnChild, AChildReapedBySomeoneElseIsAnErrorNotAStatus) {
+  SpawnedChild child = spawn({"true"});
+  ASSERT_EQ(::waitpid(child.pid(), nullptr, 0), child.pid());  // stolen
+  EXPECT_THROW(child.wait(), Error);
+  EXPECT_THROW(child.wait(), Error) << "still no status to give";
+  // Dropping it now must not signal the old number's group: nothing to see
+  // here but that it returns.
+}
+
 TEST(SpawnChild, DroppedUnreapedItsGroupIsKilledAndReaped) {
   pid_t pid = 0;
   {

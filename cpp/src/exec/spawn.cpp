@@ -113,6 +113,7 @@ SpawnedChild::~SpawnedChild() { reset(); }
 SpawnedChild::SpawnedChild(SpawnedChild&& other) noexcept
     : pid_(std::exchange(other.pid_, 0)),
       status_(std::exchange(other.status_, std::nullopt)),
+      lost_(std::exchange(other.lost_, false)),
       owned_(std::move(other.owned_)) {}
 
 SpawnedChild& SpawnedChild::operator=(SpawnedChild&& other) noexcept {
@@ -120,13 +121,14 @@ SpawnedChild& SpawnedChild::operator=(SpawnedChild&& other) noexcept {
     reset();
     pid_ = std::exchange(other.pid_, 0);
     status_ = std::exchange(other.status_, std::nullopt);
+    lost_ = std::exchange(other.lost_, false);
     owned_ = std::move(other.owned_);
   }
   return *this;
 }
 
 void SpawnedChild::reset() noexcept {
-  if (pid_ > 0 && !status_) {
+  if (pid_ > 0 && !status_ && !lost_) {
     // The unreaped child keeps the group number ours, so this reaches no one else.
     ::kill(-pid_, SIGKILL);
     int status = 0;
@@ -136,11 +138,20 @@ void SpawnedChild::reset() noexcept {
   owned_.reset();
   pid_ = 0;
   status_.reset();
+  lost_ = false;
 }
 
 int SpawnedChild::wait() {
+  // Never waitpid again: the number may belong to another child by now.
+  if (lost_) throw Error("process " + std::to_string(pid_) + " was reaped elsewhere");
   if (!status_) {
-    status_ = wait_status(pid_);
+    try {
+      status_ = wait_status(pid_);
+    } catch (const Error&) {
+      lost_ = true;
+      owned_.reset();
+      throw;
+    }
     owned_.reset();  // reaped: reap_strays() may take a new process of that number
   }
   return *status_;

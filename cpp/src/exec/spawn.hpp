@@ -48,7 +48,8 @@ class SpawnedChild {
   explicit operator bool() const { return pid_ > 0; }
   // Waits for the child's exit and reaps it; the wait status (as waitpid
   // gives it). Later calls return the same status. Throws Error if waitpid
-  // fails.
+  // fails (someone else reaped it): the child is then never signalled
+  // again, since its pid and group number may already be someone else's.
   int wait();
 
  private:
@@ -57,6 +58,7 @@ class SpawnedChild {
 
   pid_t pid_ = 0;
   std::optional<int> status_;
+  bool lost_ = false;  // waitpid failed: not ours to signal or reap any more
   std::unique_ptr<OwnedChild> owned_;
 };
 
