@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "taskengine/store.hpp"
 #include "worker/output_buffer.hpp"
 #include "worker/prefetch.hpp"
+#include "worker/retention.hpp"
 #include "worker/slot.hpp"
 #include "worker/task_class_run.hpp"
 #include "worker/worker_metadata.hpp"
@@ -42,6 +44,9 @@ class Worker::Impl {
     if (options_.heartbeat.count() <= 0) throw InvalidArgument("heartbeat must be positive");
     if (options_.heartbeat_timeout <= options_.heartbeat)
       throw InvalidArgument("the heartbeat timeout must be longer than the heartbeat");
+    if (options_.retention.count() < 0) throw InvalidArgument("retention must not be negative");
+    if (options_.retention.count() > 0 && options_.retention_interval.count() <= 0)
+      throw InvalidArgument("the retention interval must be positive");
     if (options_.name.empty()) options_.name = worker::default_worker_name();
   }
 
@@ -371,6 +376,9 @@ int Worker::Impl::run() {
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
   std::thread listening([this, &listener] { listen_loop(*listener); });
+  std::optional<worker::RetentionSweeper> retention;
+  if (options_.retention.count() > 0)
+    retention.emplace(options_.url, options_.retention, options_.retention_interval);
 
   int exit_code = 0;
   try {
@@ -447,6 +455,7 @@ int Worker::Impl::run() {
   heartbeat_stop_.notify_all();
   heartbeat.join();
   listening.join();
+  retention.reset();
   slots_.clear();
   output_.reset();  // stores what is left
   try {
