@@ -1,12 +1,12 @@
 // The SQLite driver's busy handling: a writer that finds the write lock taken
 // waits for it instead of failing.
+#include "store/sqlite/sqlite_session.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <thread>
-
-#include "store/sqlite/sqlite_session.hpp"
 
 namespace taskengine::sql {
 namespace {
