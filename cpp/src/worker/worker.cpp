@@ -77,6 +77,7 @@ class Worker::Impl {
   int prefetch_target() const;
   void release_excess();
   void on_done(std::size_t slot, Completion completion, std::chrono::microseconds ran);
+  void on_idle();
   void shutdown();
   int busy_slots() const;
 
@@ -298,6 +299,17 @@ void Worker::Impl::on_done(std::size_t index, Completion completion,
   if (wake_main) changed_.notify_all();
 }
 
+// A slot went idle: hand it a task queued while it was finishing. Without
+// this, a claim that queued tasks while the slot's on_done had already run
+// (the slot still busy) left them there with the slot idle, and claim()
+// returns early while the local queue is full enough, so nothing started
+// them until the worker stopped: a task stuck "running" (seen as a flaky
+// end-to-end test under load).
+void Worker::Impl::on_idle() {
+  std::lock_guard lock(mutex_);
+  if (!stop_requested_ && !lost_) start_queued();
+}
+
 // The prefetch target given the slots' current runs; called with mutex_ held.
 int Worker::Impl::prefetch_target() const {
   auto now = Clock::now();
@@ -367,11 +379,12 @@ int Worker::Impl::run() {
   output_ =
       std::make_unique<worker::OutputBuffer>(options_.url, kOutputInterval, kMaxBufferedRecords);
   for (int i = 0; i < options_.concurrency; ++i)
-    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, *output_,
-                                            [this, i](Completion c, std::chrono::microseconds ran) {
-                                              on_done(static_cast<std::size_t>(i), std::move(c),
-                                                      ran);
-                                            }));
+    slots_.push_back(std::make_unique<Slot>(
+        i, python, options_.imports, env, *output_,
+        [this, i](Completion c, std::chrono::microseconds ran) {
+          on_done(static_cast<std::size_t>(i), std::move(c), ran);
+        },
+        [this] { on_idle(); }));
 
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
