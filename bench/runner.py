@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench.harness import soak
 from bench.harness.procs import Workers
 from bench.harness.runwait import SinkWatcher, task_records, wait_sink
 from bench.harness.sink import verify
@@ -157,12 +158,24 @@ def commands(adapter: Adapter, size: int) -> dict[str, Any]:
     }
 
 
+def soak_workload(adapter: Adapter, size: int) -> dict[str, Any]:
+    """``size`` no-op tasks streamed through one worker; its memory over the run."""
+    adapter.extra_worker_args = adapter.soak_worker_args()
+    workers = start_workers(adapter)
+    try:
+        warm_up(adapter, workers)
+        return soak.soak(adapter, size, workers, task_timeout(size))
+    finally:
+        workers.stop()
+
+
 WORKLOADS = {
     "throughput": throughput,
     "dispatch": dispatch,
     "latency": latency,
     "commands": commands,
     "footprint": throughput,  # the same run, larger; compare.py reports its memory figures
+    "soak": soak_workload,
 }
 
 

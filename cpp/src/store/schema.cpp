@@ -288,13 +288,22 @@ std::vector<std::string> version_six(const Dialect& d) {
   return {"ALTER TABLE taskengine_tasks ADD COLUMN on_unblock " + d.json};
 }
 
+// Retention: finished tasks, oldest first, so that pruning reads only what
+// it deletes. Unfinished tasks (finished_at NULL) are not in it.
+std::vector<std::string> version_seven(const Dialect&) {
+  return {
+      "CREATE INDEX taskengine_tasks_finished ON taskengine_tasks (finished_at)"
+      " WHERE finished_at IS NOT NULL"};
+}
+
 std::vector<Migration> build(const Dialect& d) {
   return {{1, "the whole task model", version_one(d)},
           {2, "resource queue places as (queue_rank, task_id)", version_two(d)},
           {3, "task classes: workers that declined a task", version_three(d)},
           {4, "builds of jobs", version_four(d)},
           {5, "task output: artifact contents, log write times", version_five(d)},
-          {6, "task classes: on_unblock reactions", version_six(d)}};
+          {6, "task classes: on_unblock reactions", version_six(d)},
+          {7, "retention: finished tasks by finish time", version_seven(d)}};
 }
 
 }  // namespace
