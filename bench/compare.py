@@ -277,7 +277,7 @@ class Harness:
             "footprint": ["tasks_per_s", "peak_rss_parent_kib", "peak_rss_tree_kib"],
             "dispatch": ["single_per_s", "batch_per_s"],
             "latency": ["p50_ms", "p99_ms", "max_ms"],
-            "commands": ["tasks_per_s"],
+            "commands": ["tasks_per_s", "dispatch_per_s"],
             "soak": [
                 "tasks_per_s",
                 "rss_parent_tenth_kib",
