@@ -33,16 +33,20 @@ from bench.peers import ADAPTERS  # noqa: E402
 SYSTEMS = list(ADAPTERS)
 POSTGRES_SYSTEMS = {"taskengine-postgresql", "procrastinate", "pgqueuer"}
 REDIS_SYSTEMS = {"celery", "dramatiq", "rq", "huey"}
-WORKLOADS = ["throughput", "dispatch", "latency", "commands", "footprint", "resources"]
+WORKLOADS = ["throughput", "dispatch", "latency", "commands", "footprint", "soak", "resources"]
 # footprint is not in the default set: its figures then come from the throughput runs, which
 # sample the same memory (see docs/benchmarks.md); ask for it with --footprint-tasks 200000.
-DEFAULT_WORKLOADS = ["throughput", "dispatch", "latency", "commands", "resources"]
+DEFAULT_WORKLOADS = ["throughput", "dispatch", "latency", "commands", "soak", "resources"]
+# The soak (a 1M-task stream through one worker: is its memory flat, does retention keep the
+# table small) runs for taskengine only: the peers here run 250-4,000 tasks/s, hours for 1M.
+SOAK_SYSTEMS = {"taskengine-sqlite", "taskengine-postgresql"}
 FULL_SIZES = {
     "throughput": 20_000,
     "dispatch": 5_000,
     "latency": 1_000,
     "commands": 2_000,
     "footprint": 200_000,
+    "soak": 1_000_000,
 }
 QUICK_SIZES = {
     "throughput": 300,
@@ -50,6 +54,7 @@ QUICK_SIZES = {
     "latency": 20,
     "commands": 40,
     "footprint": 1_000,
+    "soak": 2_000,
 }
 # Peers that ran under 200 tasks/s here: their throughput and dispatch runs take a quarter of
 # the tasks by default (tasks/s barely depends on it), to keep the full run near 30 minutes.
@@ -107,6 +112,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--footprint-runs", type=int, default=1, help="runs of the footprint workload (default 1)"
+    )
+    parser.add_argument(
+        "--soak-runs", type=int, default=1, help="runs of the soak workload (default 1)"
     )
     parser.add_argument(
         "--resource-sizes",
@@ -269,7 +277,14 @@ class Harness:
             "footprint": ["tasks_per_s", "peak_rss_parent_kib", "peak_rss_tree_kib"],
             "dispatch": ["single_per_s", "batch_per_s", "commit_per_s", "single_to_commit"],
             "latency": ["p50_ms", "p99_ms", "max_ms"],
-            "commands": ["tasks_per_s"],
+            "commands": ["tasks_per_s", "dispatch_per_s"],
+            "soak": [
+                "tasks_per_s",
+                "rss_parent_tenth_kib",
+                "rss_parent_end_kib",
+                "peak_rss_tree_kib",
+                "stored_tasks_end",
+            ],
         }
         figures = ", ".join(
             f"{k}={result[k]:,.1f}" if result[k] >= 10 else f"{k}={result[k]:.2f}"
@@ -297,7 +312,11 @@ class Harness:
             for workload in workloads:
                 if workload == "footprint" and run >= self.args.footprint_runs:
                     continue
+                if workload == "soak" and run >= self.args.soak_runs:
+                    continue
                 for system in self.args.systems:
+                    if workload == "soak" and system not in SOAK_SYSTEMS:
+                        continue
                     self.measure(system, workload, self.size(system, workload), run)
 
     def size(self, system: str, workload: str) -> int:

@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench.harness import soak
 from bench.harness.procs import Workers
 from bench.harness.runwait import SinkWatcher, task_records, wait_sink
 from bench.harness.sink import verify
@@ -173,11 +174,28 @@ def commands(adapter: Adapter, size: int) -> dict[str, Any]:
         started = time.time()
         for i in range(size):
             adapter.dispatch_command(i)
+        dispatched = time.time()
         problem, last_end = adapter.commands_done(range(size), task_timeout(size * 5))
     finally:
         workers.stop()
     elapsed = last_end - started
-    return {"problem": problem, "tasks_per_s": size / elapsed if elapsed > 0 else 0.0}
+    return {
+        "problem": problem,
+        "tasks_per_s": size / elapsed if elapsed > 0 else 0.0,
+        # the dispatch loop's own rate, which bounds tasks_per_s
+        "dispatch_per_s": size / (dispatched - started) if dispatched > started else 0.0,
+    }
+
+
+def soak_workload(adapter: Adapter, size: int) -> dict[str, Any]:
+    """``size`` no-op tasks streamed through one worker; its memory over the run."""
+    adapter.extra_worker_args = adapter.soak_worker_args()
+    workers = start_workers(adapter)
+    try:
+        warm_up(adapter, workers)
+        return soak.soak(adapter, size, workers, task_timeout(size))
+    finally:
+        workers.stop()
 
 
 WORKLOADS = {
@@ -186,6 +204,7 @@ WORKLOADS = {
     "latency": latency,
     "commands": commands,
     "footprint": throughput,  # the same run, larger; compare.py reports its memory figures
+    "soak": soak_workload,
 }
 
 

@@ -175,6 +175,20 @@ void register_engine(py::module_& m) {
           },
           py::arg("filter_json"))
       .def(
+          "prune_tasks",
+          [](Engine& e, Micros finished_before, const std::vector<std::string>& states,
+             bool include_builds, int limit) {
+            TaskPruneFilter filter;
+            filter.finished_before = finished_before;
+            for (const auto& state : states) filter.states.push_back(parse_task_state(state));
+            filter.include_builds = include_builds;
+            filter.limit = limit;
+            py::gil_scoped_release release;
+            return e.store().prune_tasks(filter);
+          },
+          py::arg("finished_before"), py::arg("states"), py::arg("include_builds"),
+          py::arg("limit"))
+      .def(
           "append_history",
           [](Engine& e, TaskId id, const std::string& entries_json) {
             Json entries = parse_argument(entries_json, "the history entries");

@@ -83,6 +83,15 @@ else
   record "bench harness (quick)" $?
 fi
 
+banner "commands profile (quick)"
+# bench/commands_profile.py at a tiny size, on both stores: it keeps working.
+if ((setup_status != 0)); then
+  skip "commands profile (quick)" "setup failed"
+else
+  .venv/bin/python -m bench.commands_profile --runs 1 --tasks 20
+  record "commands profile (quick)" $?
+fi
+
 banner "ruff"
 if [[ -x .venv/bin/ruff ]]; then
   .venv/bin/ruff check python tests bench && .venv/bin/ruff format --check python tests bench

@@ -82,12 +82,13 @@ class Workers:
             self.sample()
             time.sleep(interval)
 
-    def sample(self) -> None:
-        """Take one memory sample now."""
+    def sample(self) -> tuple[int, int]:
+        """Take one memory sample now; return (worker processes, their trees) in KiB."""
         parent = sum(rss_kib(proc.pid) for proc in self.procs)
         total = sum(rss_kib(pid) for proc in self.procs for pid in tree(proc.pid))
         self.peak_parent_kib = max(self.peak_parent_kib, parent)
         self.peak_tree_kib = max(self.peak_tree_kib, total)
+        return parent, total
 
     def stop_sampling(self) -> None:
         self._sampling = False

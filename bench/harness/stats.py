@@ -43,6 +43,13 @@ METRICS = [
     Metric("footprint", "peak_rss_parent_kib", "peak RSS, worker process(es) alone", "MiB", False),
     Metric("footprint", "peak_rss_tree_kib", "peak RSS, worker tree (with pools)", "MiB", False),
     Metric("footprint", "tasks_per_s", "throughput during the footprint run", "tasks/s", True),
+    Metric("soak", "tasks_per_s", "soak: throughput over the whole run", "tasks/s", True),
+    Metric("soak", "rss_parent_tenth_kib", "soak: worker RSS after 10% of the tasks", "MiB", False),
+    Metric("soak", "rss_parent_half_kib", "soak: worker RSS at half way", "MiB", False),
+    Metric("soak", "rss_parent_end_kib", "soak: worker RSS at the end", "MiB", False),
+    Metric("soak", "rss_parent_growth_second_half_kib", "soak: worker RSS growth", "MiB", False),
+    Metric("soak", "peak_rss_tree_kib", "soak: peak RSS, worker tree", "MiB", False),
+    Metric("soak", "stored_tasks_end", "soak: task rows in the store at the end", "rows", False),
 ]
 
 

@@ -62,6 +62,7 @@ class Adapter:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.warmups = 0  # warm-up records already in the sink (set by the runner)
+        self.extra_worker_args: list[str] = []  # added to each worker command (the soak's)
 
     def setup(self) -> None:
         """Create the schema or flush the queue; called before workers start."""
@@ -91,6 +92,14 @@ class Adapter:
     def dispatch_command(self, task_id: int) -> None:
         """Queue one task that runs the ``true`` command."""
         raise NotImplementedError
+
+    def soak_worker_args(self) -> list[str]:
+        """Worker arguments for the soak (bench/harness/soak.py); none by default."""
+        return []
+
+    def stored_tasks(self) -> int | None:
+        """How many task rows the store holds now, where the adapter can tell."""
+        return None
 
     def commands_done(self, ids: range, timeout: float) -> tuple[str | None, float]:
         """Wait for the command tasks; return (what is wrong or None, last finish time).

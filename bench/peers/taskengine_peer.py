@@ -4,8 +4,10 @@ executors. Runs from the project's own .venv."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ import taskengine
 from bench.peers.base import Adapter
 
 NOOP = "bench.peers.te_tasks:noop"
+SOAK_RETENTION = 10  # seconds
 
 
 class _CommitBench:
@@ -77,8 +80,14 @@ class _Taskengine(Adapter):
                 self.ctx.python,
                 "--log-level",
                 "warning",
+                *self.extra_worker_args,
             ]
         ]
+
+    def soak_worker_args(self) -> list[str]:
+        # A short retention period, so that the soak shows the task table kept small
+        # while it runs (the default, seven days, would keep every task of the run).
+        return ["--retention", str(SOAK_RETENTION), "--retention-interval", "1"]
 
     def dispatch(self, task_id: int, dispatched_at: float) -> None:
         self.engine.dispatch(NOOP, args=(task_id, dispatched_at))
@@ -118,7 +127,14 @@ class TaskengineSqlite(_Taskengine):
     setup_notes = _Taskengine.setup_notes.format(store="SQLite (WAL)")
 
     def url(self) -> str:
-        return f"sqlite://{Path(self.ctx.work).resolve() / 'taskengine.db'}"
+        return f"sqlite://{self.path()}"
+
+    def path(self) -> Path:
+        return Path(self.ctx.work).resolve() / "taskengine.db"
+
+    def stored_tasks(self) -> int | None:
+        with contextlib.closing(sqlite3.connect(self.path())) as db:
+            return int(db.execute("SELECT count(*) FROM taskengine_tasks").fetchone()[0])
 
 
 class TaskenginePostgres(_Taskengine):
@@ -127,3 +143,12 @@ class TaskenginePostgres(_Taskengine):
 
     def url(self) -> str:
         return self.ctx.postgres_url
+
+    def stored_tasks(self) -> int | None:
+        done = subprocess.run(
+            ["psql", self.url(), "-X", "-At", "-c", "SELECT count(*) FROM taskengine_tasks"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(done.stdout.strip())

@@ -390,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task_id", metavar="ID", type=_positive_int)
     p = tasks_sub.add_parser("cancel", help="cancel one task", parents=[common])
     p.add_argument("task_id", metavar="ID", type=_positive_int)
+    from taskengine import _cli_retention  # tasks prune lives in its own module
+
+    _cli_retention.add_parser(tasks_sub, common)
 
     from taskengine._cli_jobs import add_jobs_command
 
@@ -626,6 +629,10 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
     engine = _engine(args)
+    if args.tasks_command == "prune":
+        from taskengine import _cli_retention
+
+        return _cli_retention.run(args, engine)
     if args.tasks_command == "list":
         tasks = engine.list_tasks(
             state=args.state,

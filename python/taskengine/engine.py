@@ -17,6 +17,7 @@ from taskengine import _spec
 from taskengine._engine_classes import TaskClassesMixin
 from taskengine._engine_jobs import JobsMixin
 from taskengine._engine_output import TaskOutputMixin
+from taskengine._engine_retention import RetentionMixin
 from taskengine._functions import function_path, normalize_path, resolve
 from taskengine._native import _core
 from taskengine._retval import extract_references
@@ -63,7 +64,7 @@ def _function_path(func: object, validate: bool) -> str:
     return path
 
 
-class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin):
+class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin, RetentionMixin):
     """A connection to a taskengine store (SQLite or PostgreSQL), named by URL.
 
     Every method that writes does so in one transaction and validates its input first, so

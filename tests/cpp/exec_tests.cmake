@@ -8,6 +8,7 @@ include(GoogleTest)
 add_executable(taskengine_exec_tests
   ${CMAKE_CURRENT_LIST_DIR}/test_process_group.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_command_executor.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_spawn.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_python_executor.cpp)
 # The executor headers live in the core's private source tree.
 target_include_directories(taskengine_exec_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../cpp/src)

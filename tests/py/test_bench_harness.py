@@ -180,3 +180,22 @@ def test_commit_rows_are_left_out_for_peers() -> None:
     table = summaries(results)
     assert set(table[("dispatch", "commit_per_s")]) == {"taskengine-sqlite"}
     assert set(table[("dispatch", "single_per_s")]) == {"taskengine-sqlite", "celery"}
+
+
+def test_taskengine_soak_samples_memory_and_counts_stored_tasks(
+    adapter: TaskengineSqlite | TaskenginePostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.harness import soak
+    from bench.peers import taskengine_peer
+
+    monkeypatch.setattr(soak, "BACKLOG", 500)  # several rounds of dispatch while it runs
+    monkeypatch.setattr(soak, "SAMPLE_EVERY", 0.01)
+    monkeypatch.setattr(taskengine_peer, "SOAK_RETENTION", 3600)  # nothing pruned: countable
+    result = runner.soak_workload(adapter, 3000)
+    assert result["problem"] is None
+    assert result["tasks_per_s"] > 0
+    assert 0 < result["rss_parent_tenth_kib"] <= result["peak_rss_parent_kib"]
+    assert result["peak_rss_parent_kib"] < result["peak_rss_tree_kib"]
+    assert result["samples"][-1][0] == 3000
+    assert result["stored_tasks_end"] == 3000 + adapter.warmups
+    assert "--retention" in adapter.worker_commands()[0]

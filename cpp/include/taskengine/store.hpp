@@ -22,6 +22,18 @@ struct TaskFilter {
   bool newest_first = false;
 };
 
+// Which finished tasks prune_tasks() deletes: those that finished before
+// `finished_before`, in the given final states (empty: every final state),
+// builds of jobs only when asked. One call deletes at most `limit` tasks, the
+// earliest finished first, in one transaction: callers loop to prune more,
+// so no transaction holds the store for long.
+struct TaskPruneFilter {
+  Micros finished_before = 0;
+  std::vector<TaskState> states;
+  bool include_builds = false;
+  int limit = 1000;
+};
+
 // Delivers wake-ups to one worker: "something changed, look again". A
 // listener may deliver spurious wake-ups; it must never lose one for longer
 // than the worker's polling fallback.
@@ -57,6 +69,12 @@ class Store {
 
   virtual std::optional<Task> get_task(TaskId id) = 0;
   virtual std::vector<Task> list_tasks(const TaskFilter& filter) = 0;
+  // Retention: deletes finished tasks as `filter` says, with their log
+  // records, progress, artifacts, declines and dependency rows; never a task
+  // that an unfinished task depends on (its result may still be passed on).
+  // Returns how many were deleted. InvalidArgument for a state that is not
+  // final or a limit below 1; then nothing is deleted.
+  virtual std::int64_t prune_tasks(const TaskPruneFilter& filter) = 0;
   // Appends `entries` (a list of objects) to a task's history, in one
   // transaction. Throws NotFound for an unknown id and InvalidArgument for
   // anything but a list of objects; either way nothing is written.

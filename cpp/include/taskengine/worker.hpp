@@ -33,6 +33,10 @@ struct WorkerOptions {
   // tasks end faster than that (0: one per ending task). An ending task
   // after a quiet spell is stored at once, so this adds no delay when idle.
   std::chrono::milliseconds completion_window{1};
+  // Retention: finished tasks older than this are deleted (builds of jobs
+  // are kept); 0 keeps every task. Checked every retention_interval.
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};
+  std::chrono::milliseconds retention_interval{60000};
   Json metadata = Json::object();  // merged over the system metadata
 };
 

@@ -6,24 +6,21 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/process/child.hpp>
-#include <boost/process/error.hpp>
-#include <boost/process/extend.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
-#include <system_error>
 #include <vector>
 
 #include "exec/process_group.hpp"
+#include "exec/spawn.hpp"
 #include "taskengine/errors.hpp"
 
 namespace taskengine::exec {
 namespace {
 
-namespace bp = boost::process;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -124,44 +121,20 @@ CommandResult cannot_run(const std::string& reason, std::size_t tail_bytes) {
   return CommandResult{127, tail.take(), 0};
 }
 
-std::string setup_failure(const Command& cmd, const std::string& step, const std::string& reason) {
-  if (step == "chdir")
-    return "cannot change directory to '" + cmd.cwd.value_or("") + "': " + reason;
-  return "cannot start '" + cmd.argv.front() + "': " + step + ": " + reason;
+std::string spawn_failure(const Command& cmd, const SpawnError& error) {
+  if (error.step() == "chdir")
+    return "cannot change directory to '" + cmd.cwd.value_or("") + "': " + error.reason();
+  if (error.step() == "exec" || error.step() == "clone" || error.step() == "mmap")
+    return "cannot execute '" + cmd.argv.front() + "': " + error.reason();
+  return "cannot start '" + cmd.argv.front() + "': " + error.step() + ": " + error.reason();
 }
-
-std::vector<char*> c_strings(std::vector<std::string>& strings) {
-  std::vector<char*> result;
-  result.reserve(strings.size() + 1);
-  for (auto& s : strings) result.push_back(s.data());
-  result.push_back(nullptr);
-  return result;
-}
-
-// Kills and reaps the child when the run is left by an exception.
-class ChildGuard {
- public:
-  explicit ChildGuard(bp::child& child) : child_(child) {}
-  ~ChildGuard() {
-    if (!armed_) return;
-    ::kill(-child_.id(), SIGKILL);
-    std::error_code ec;
-    child_.wait(ec);
-  }
-  ChildGuard(const ChildGuard&) = delete;
-  ChildGuard& operator=(const ChildGuard&) = delete;
-  void release() { armed_ = false; }
-
- private:
-  bp::child& child_;
-  bool armed_ = true;
-};
 
 // Reads `fd` to EOF into `tail`. Once the leader has exited, its leftovers are
 // killed and reading stops after kDrainTime even if one escaped the group
 // still holding the pipe.
 void read_output(int fd, pid_t pid, TailBuffer& tail) {
-  std::vector<char> chunk(64 * 1024);
+  constexpr std::size_t kChunk = 64 * 1024;
+  const auto chunk = std::make_unique_for_overwrite<char[]>(kChunk);  // not zeroed per command
   bool leader_exited = false;
   auto drain_deadline = Clock::time_point::max();
   auto next_check = Clock::now() + kExitCheckInterval;
@@ -174,10 +147,10 @@ void read_output(int fd, pid_t pid, TailBuffer& tail) {
         ::poll(&pfd, 1, static_cast<int>(std::chrono::duration_cast<milliseconds>(wait).count()));
     if (ready < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
     if (ready > 0) {
-      const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+      const ssize_t n = ::read(fd, chunk.get(), kChunk);
       if (n == 0) return;  // EOF: every writer is gone
       if (n > 0)
-        tail.append(chunk.data(), static_cast<std::size_t>(n));
+        tail.append(chunk.get(), static_cast<std::size_t>(n));
       else if (errno != EINTR && errno != EAGAIN)
         throw Error(std::string("read: ") + std::strerror(errno));
     }
@@ -205,55 +178,32 @@ CommandResult run_command(const Json& payload, const std::function<void(pid_t)>&
   if (!exe) return cannot_run(cmd.argv.front() + ": command not found", tail_bytes);
 
   std::vector<std::string> argv = cmd.argv;
-  std::vector<char*> argv_ptrs = c_strings(argv);
-  std::vector<char*> env_ptrs = c_strings(environment);
+  std::vector<char*> argv_ptrs = exec_array(argv);
+  std::vector<char*> env_ptrs = exec_array(environment);
   auto [read_end, write_end] = make_pipe();
   UniqueFd null_in = open_dev_null();
-  ChildSetupReport report;
   const ChildSetup setup{null_in.get(), write_end.get(), write_end.get(),
-                         cmd.cwd ? cmd.cwd->c_str() : nullptr, report.write_fd()};
+                         cmd.cwd ? cmd.cwd->c_str() : nullptr};
 
-  std::error_code spawn_error;
-  pid_t failed_pid = -1;
-  OwnedChild owned;
-  bp::child child(
-      bp::error = spawn_error,
-      // argv[0] stays as given (not the resolved path), like a shell.
-      bp::extend::on_setup =
-          [&](auto& exec) {
-            exec.exe = exe->c_str();
-            exec.cmd_line = argv_ptrs.data();
-            exec.env = env_ptrs.data();
-          },
-      bp::extend::on_exec_setup = [&setup](auto&) { prepare_child(setup); },
-      bp::extend::on_error = [&failed_pid](auto& exec,
-                                           const std::error_code&) { failed_pid = exec.pid; });
-  if (!child.valid()) {
-    if (failed_pid > 0) ::waitpid(failed_pid, nullptr, 0);  // Boost leaves it unreaped
-    owned.spawned(-1);
-    return cannot_run("cannot execute '" + cmd.argv.front() + "': " + spawn_error.message(),
-                      tail_bytes);
+  SpawnedChild child;
+  try {
+    // argv[0] stays as given (not the resolved path), like a shell.
+    child = spawn_child(exe->c_str(), argv_ptrs.data(), env_ptrs.data(), setup);
+  } catch (const SpawnError& e) {
+    return cannot_run(spawn_failure(cmd, e), tail_bytes);
   }
-  const pid_t pid = child.id();  // == pgid: setpgid(0, 0) ran in the child
-  owned.spawned(pid);
-  ChildGuard guard(child);
-  if (const auto failure = report.failure())  // the guard reaps the child
-    return cannot_run(setup_failure(cmd, failure->first, failure->second), tail_bytes);
-  write_end.reset();  // EOF must come when the child's copies close
+  const pid_t pid = child.pid();  // == pgid: setpgid(0, 0) ran in the child
+  write_end.reset();              // EOF must come when the child's copies close
   null_in.reset();
+  // If on_started or the read throws, dropping `child` kills and reaps it.
   if (on_started) on_started(pid);
 
   TailBuffer tail(tail_bytes);
   read_output(read_end.get(), pid, tail);
   child_exited(pid, true);
   ::kill(-pid, SIGKILL);  // leftovers, while the zombie leader still pins the pgid
-  std::error_code wait_error;
-  child.wait(wait_error);
-  if (wait_error)
-    throw Error("waitpid for command '" + cmd.argv.front() + "': " + wait_error.message());
-  guard.release();
+  const int status = child.wait();
 
-  const int status = child.native_exit_code();
   CommandResult result;
   result.output = tail.take();
   if (WIFSIGNALED(status)) {

@@ -34,8 +34,8 @@ using std::chrono::milliseconds;
 
 std::atomic<bool> g_subreaper{false};
 
-std::mutex& spawn_mutex() {
-  static std::mutex m;
+std::shared_mutex& spawn_mutex() {
+  static std::shared_mutex m;
   return m;
 }
 
@@ -171,7 +171,12 @@ std::size_t reap_strays() {
   return reaped;
 }
 
-OwnedChild::OwnedChild() : spawn_lock_(spawn_mutex()) {}
+OwnedChild::OwnedChild(SpawnLock lock) {
+  if (lock == SpawnLock::Exclusive)
+    exclusive_ = std::unique_lock(spawn_mutex());
+  else
+    shared_ = std::shared_lock(spawn_mutex());
+}
 
 OwnedChild::~OwnedChild() {
   if (pid_ <= 0) return;
@@ -185,7 +190,8 @@ void OwnedChild::spawned(pid_t pid) {
     std::lock_guard lock(owned().mutex);
     owned().pids.insert(pid);
   }
-  if (spawn_lock_.owns_lock()) spawn_lock_.unlock();
+  if (exclusive_.owns_lock()) exclusive_.unlock();
+  if (shared_.owns_lock()) shared_.unlock();
 }
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
@@ -230,39 +236,45 @@ struct SetupFailure {
 };
 }  // namespace
 
-void prepare_child(const ChildSetup& setup) noexcept {
-  auto fail = [&setup](const char* step) {
-    SetupFailure report{errno, {}};
-    std::strncpy(report.step, step, sizeof report.step - 1);
-    if (setup.report >= 0) {
-      [[maybe_unused]] const ssize_t written = ::write(setup.report, &report, sizeof report);
-    }
-    ::_exit(127);
-  };
-  if (::setpgid(0, 0) != 0) fail("setpgid");
+const char* prepare_child_steps(const ChildSetup& setup) noexcept {
+  if (::setpgid(0, 0) != 0) return "setpgid";
   // A worker killed with SIGKILL must not leave its tasks running beside
   // their retries elsewhere: the child gets SIGKILL when the thread that
   // spawned it (a slot, which lives as long as the worker) goes away. The
   // getppid() check closes the race with a parent that died before prctl.
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("prctl");
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return "prctl";
   if (::getppid() != setup.parent) ::_exit(127);
-  // Ignored dispositions survive exec; handled ones are reset by exec itself.
+  // Every signal to its default: ignored ones would survive exec, and a
+  // handler must never run in a child that shares the parent's memory.
+  // (glibc's internal signals refuse the change; they are never sent here.)
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (const int sig : {SIGPIPE, SIGXFSZ, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD})
-    ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
   // Our fds are >= 3 (make_pipe), so these never overwrite each other.
-  if (setup.in >= 0 && ::dup2(setup.in, STDIN_FILENO) < 0) fail("dup2 stdin");
-  if (setup.out >= 0 && ::dup2(setup.out, STDOUT_FILENO) < 0) fail("dup2 stdout");
-  if (setup.err >= 0 && ::dup2(setup.err, STDERR_FILENO) < 0) fail("dup2 stderr");
-  if (setup.cwd != nullptr && ::chdir(setup.cwd) != 0) fail("chdir");
+  if (setup.in >= 0 && ::dup2(setup.in, STDIN_FILENO) < 0) return "dup2 stdin";
+  if (setup.out >= 0 && ::dup2(setup.out, STDOUT_FILENO) < 0) return "dup2 stdout";
+  if (setup.err >= 0 && ::dup2(setup.err, STDERR_FILENO) < 0) return "dup2 stderr";
+  if (setup.cwd != nullptr && ::chdir(setup.cwd) != 0) return "chdir";
   // Descriptors the worker leaked without O_CLOEXEC stay out of tasks.
   // Marked rather than closed: Boost's exec-error pipe must live until exec.
   // Kernels before 5.11 lack the flag; nothing else depends on it.
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  return nullptr;
+}
+
+void prepare_child(const ChildSetup& setup) noexcept {
+  const char* step = prepare_child_steps(setup);
+  if (step == nullptr) return;
+  SetupFailure report{errno, {}};
+  std::strncpy(report.step, step, sizeof report.step - 1);
+  if (setup.report >= 0) {
+    [[maybe_unused]] const ssize_t written = ::write(setup.report, &report, sizeof report);
+  }
+  ::_exit(127);
 }
 
 ChildSetupReport::ChildSetupReport() {

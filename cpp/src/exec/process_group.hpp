@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,13 +63,20 @@ std::size_t reap_strays();
 
 // Registers a child this process reaps itself, from just before the spawn
 // until it has been waited for. The constructor also takes the process-wide
-// spawn lock, released by spawned(): spawns are serialized because
-// Boost.Process 1.74 creates its exec-error pipe with pipe() then sets
-// FD_CLOEXEC, so a fork in another thread between the two would leak the
-// write end into that child and block this spawn until that child exits.
+// spawn lock, released by spawned(); reap_strays() takes it exclusively, so
+// it never sees a child between its spawn and its registration.
+//  - Exclusive (the default): for Boost.Process spawns. Boost 1.74 creates
+//    its exec-error pipe with pipe() then sets FD_CLOEXEC, so a fork in
+//    another thread between the two would leak the write end into that
+//    child and block this spawn until that child exits.
+//  - Shared: for spawns that create every descriptor close-on-exec
+//    (spawn_child() in exec/spawn.hpp). They run side by side; they only
+//    wait for an exclusive spawn or a reap_strays() scan.
+enum class SpawnLock { Exclusive, Shared };
+
 class OwnedChild {
  public:
-  OwnedChild();
+  explicit OwnedChild(SpawnLock lock = SpawnLock::Exclusive);
   ~OwnedChild();
   OwnedChild(const OwnedChild&) = delete;
   OwnedChild& operator=(const OwnedChild&) = delete;
@@ -77,7 +85,8 @@ class OwnedChild {
   void spawned(pid_t pid);
 
  private:
-  std::unique_lock<std::mutex> spawn_lock_;
+  std::unique_lock<std::shared_mutex> exclusive_;
+  std::shared_lock<std::shared_mutex> shared_;
   pid_t pid_ = 0;
 };
 
@@ -122,12 +131,20 @@ struct ChildSetup {
 };
 
 // Runs in the forked child before exec, so only async-signal-safe calls: new
-// process group (setpgid(0, 0)), default signal dispositions and an empty
-// signal mask (a worker may ignore SIGPIPE or block SIGTERM, which children
-// would inherit), stdio, working directory, every other descriptor
-// close-on-exec. On failure it reports the step and errno through
-// setup.report and _exits(127): never exec in a half-prepared child.
+// process group (setpgid(0, 0)), PR_SET_PDEATHSIG(SIGKILL), default
+// dispositions for every signal and an empty signal mask (a worker may ignore
+// SIGPIPE or block SIGTERM, which children would inherit), stdio, working
+// directory, every other descriptor close-on-exec. On failure it reports the
+// step and errno through setup.report and _exits(127): never exec in a
+// half-prepared child.
 void prepare_child(const ChildSetup& setup) noexcept;
+
+// The steps of prepare_child() without the report: nullptr when all went
+// well, else the step that failed, with errno set. The signal mask is
+// emptied last, so a child that starts with every signal blocked (as
+// spawn_child() does) takes no signal before its dispositions are default.
+// _exits(127) if the parent is already gone.
+const char* prepare_child_steps(const ChildSetup& setup) noexcept;
 
 // Carries a prepare_child() failure to the parent. Boost's own channel is not
 // used for that: Boost 1.74 writes a child-side error in three write() calls

@@ -289,6 +289,14 @@ std::vector<std::string> version_six(const Dialect& d) {
   return {"ALTER TABLE taskengine_tasks ADD COLUMN on_unblock " + d.json};
 }
 
+// Retention: finished tasks, oldest first, so that pruning reads only what
+// it deletes. Unfinished tasks (finished_at NULL) are not in it.
+std::vector<std::string> version_seven(const Dialect&) {
+  return {
+      "CREATE INDEX taskengine_tasks_finished ON taskengine_tasks (finished_at)"
+      " WHERE finished_at IS NOT NULL"};
+}
+
 // The hot path writes fewer index entries: a task's insert, claim and
 // completion (two non-HOT updates: they change indexed columns) each add an
 // entry to every index whose predicate the new row version satisfies.
@@ -300,7 +308,7 @@ std::vector<std::string> version_six(const Dialect& d) {
 // tasks was measured and left out: without statistics, as with autovacuum
 // off, PostgreSQL then lists completed tasks with a scan of the whole
 // table.)
-std::vector<std::string> version_seven(const Dialect& d) {
+std::vector<std::string> version_eight(const Dialect& d) {
   std::vector<std::string> out = {
       "DROP INDEX taskengine_tasks_group",
       "CREATE INDEX taskengine_tasks_group ON taskengine_tasks (task_group_id)"
@@ -343,7 +351,8 @@ std::vector<Migration> build(const Dialect& d) {
           {4, "builds of jobs", version_four(d)},
           {5, "task output: artifact contents, log write times", version_five(d)},
           {6, "task classes: on_unblock reactions", version_six(d)},
-          {7, "partial indexes on mostly-NULL columns", version_seven(d)}};
+          {7, "retention: finished tasks by finish time", version_seven(d)},
+          {8, "partial indexes on mostly-NULL columns", version_eight(d)}};
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -36,6 +37,11 @@ options (each also read from the environment variable shown):
                            per slot in a local queue; 0 turns it off (default: 0.02)
   --completion-window S    store the results of fast-ending tasks together, at most this
                            long after they end; 0 stores each at once (default: 0.001)
+  --retention DURATION     delete finished tasks this old (builds of jobs are kept);
+                           seconds, or with a unit: 90m, 36h, 7d; 0 keeps every task
+                           (default: 7d)                                      [TASKENGINE_RETENTION]
+  --retention-interval S   how often to look for tasks to delete (default: 60, or a
+                           tenth of the retention when that is shorter, at least 1)
   --log-level LEVEL        trace, debug, info, warning, error (default: info) [TASKENGINE_LOG_LEVEL]
   --version, --help
 )";
@@ -60,6 +66,33 @@ std::chrono::milliseconds seconds_option(const std::string& flag, const std::str
   }
 }
 
+// A retention period: seconds, or a number with a unit (s, m, h, d); 0 (or
+// "off") keeps every task.
+std::chrono::milliseconds duration_option(const std::string& flag, const std::string& text) {
+  if (text == "off") return std::chrono::milliseconds(0);
+  try {
+    std::size_t used = 0;
+    double amount = std::stod(text, &used);
+    double unit = 1;
+    std::string suffix = text.substr(used);
+    if (suffix == "m")
+      unit = 60;
+    else if (suffix == "h")
+      unit = 3600;
+    else if (suffix == "d")
+      unit = 86400;
+    else if (!suffix.empty() && suffix != "s")
+      throw std::invalid_argument(text);
+    if (!(amount >= 0) || amount * unit > 1e9) throw std::invalid_argument(text);
+    return std::chrono::milliseconds(static_cast<long long>(amount * unit * 1000));
+  } catch (const std::exception&) {
+    throw taskengine::InvalidArgument(flag +
+                                      " needs a duration: seconds, or a number with a unit "
+                                      "s, m, h or d (e.g. 7d); 0 keeps every task; got '" +
+                                      text + "'");
+  }
+}
+
 taskengine::WorkerOptions parse(int argc, char** argv) {
   taskengine::WorkerOptions options;
   options.url = env_or("TASKENGINE_URL", "");
@@ -76,6 +109,8 @@ taskengine::WorkerOptions parse(int argc, char** argv) {
     if (!module.empty()) options.imports.push_back(module);
   }
   std::string level = env_or("TASKENGINE_LOG_LEVEL", "info");
+  std::string retention = env_or("TASKENGINE_RETENTION", "7d");
+  std::string retention_interval = env_or("TASKENGINE_RETENTION_INTERVAL", "");
 
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
@@ -122,6 +157,10 @@ taskengine::WorkerOptions parse(int argc, char** argv) {
       options.prefetch_window = seconds_option(flag, value, true);
     else if (flag == "--completion-window")
       options.completion_window = seconds_option(flag, value, true);
+    else if (flag == "--retention")
+      retention = value;
+    else if (flag == "--retention-interval")
+      retention_interval = value;
     else if (flag == "--log-level")
       level = value;
     else
@@ -141,6 +180,12 @@ taskengine::WorkerOptions parse(int argc, char** argv) {
   options.heartbeat_timeout = heartbeat_timeout.empty()
                                   ? options.heartbeat * 5
                                   : seconds_option("--heartbeat-timeout", heartbeat_timeout);
+  options.retention = duration_option("--retention", retention);
+  options.retention_interval =
+      retention_interval.empty()
+          ? std::clamp(options.retention / 10, std::chrono::milliseconds(1000),
+                       std::chrono::milliseconds(60000))
+          : seconds_option("--retention-interval", retention_interval);
   if (options.worker_type != "worker" && options.worker_type != "server" &&
       options.worker_type != "signing")
     throw taskengine::InvalidArgument("--type must be worker, server or signing, got '" +

@@ -18,10 +18,11 @@ Json error_json(const std::string& type, const std::string& message) {
 }  // namespace
 
 Slot::Slot(int index, std::string python, std::vector<std::string> imports,
-           std::map<std::string, std::string> env, OutputBuffer& output, Done done)
+           std::map<std::string, std::string> env, OutputBuffer& output, Done done, Idle idle)
     : index_(index),
       output_(output),
       done_(std::move(done)),
+      idle_(std::move(idle)),
       // A worker told what to import will run Python: start its executor
       // now rather than on the first task.
       prestart_(!imports.empty()),
@@ -157,10 +158,13 @@ void Slot::loop() {
     // idle (shutdown) has every completion in hand. The callback may hand
     // this slot its next task; then it stays busy.
     done_(std::move(completion), cold ? std::chrono::microseconds(-1) : ran);
+    bool idle;
     {
       std::lock_guard lock(mutex_);
-      if (!pending_) busy_ = false;
+      idle = !pending_;
+      if (idle) busy_ = false;
     }
+    if (idle && idle_) idle_();
   }
 }
 

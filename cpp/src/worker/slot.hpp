@@ -30,11 +30,15 @@ class Slot {
   // one else starts a task on it, but the callback itself may start() the
   // next one: the slot is between tasks.
   using Done = std::function<void(Completion, std::chrono::microseconds ran)>;
+  // Called on the slot's thread right after it became idle (busy() is
+  // false), so that the supervisor can hand it a task it queued while the
+  // slot was finishing: a start() decided in between saw the slot busy.
+  using Idle = std::function<void()>;
 
   // `output` (which must outlive the slot) receives what tasks send besides
   // their result: log records, progress, artifacts.
   Slot(int index, std::string python, std::vector<std::string> imports,
-       std::map<std::string, std::string> env, OutputBuffer& output, Done done);
+       std::map<std::string, std::string> env, OutputBuffer& output, Done done, Idle idle);
   ~Slot();
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
@@ -64,6 +68,7 @@ class Slot {
   int index_;
   OutputBuffer& output_;
   Done done_;
+  Idle idle_;
   bool prestart_;
   exec::PythonExecutor python_;
   std::atomic<bool> busy_{false};

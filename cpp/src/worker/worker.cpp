@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "taskengine/store.hpp"
 #include "worker/output_buffer.hpp"
 #include "worker/prefetch.hpp"
+#include "worker/retention.hpp"
 #include "worker/slot.hpp"
 #include "worker/task_class_run.hpp"
 #include "worker/worker_metadata.hpp"
@@ -42,6 +44,9 @@ class Worker::Impl {
     if (options_.heartbeat.count() <= 0) throw InvalidArgument("heartbeat must be positive");
     if (options_.heartbeat_timeout <= options_.heartbeat)
       throw InvalidArgument("the heartbeat timeout must be longer than the heartbeat");
+    if (options_.retention.count() < 0) throw InvalidArgument("retention must not be negative");
+    if (options_.retention.count() > 0 && options_.retention_interval.count() <= 0)
+      throw InvalidArgument("the retention interval must be positive");
     if (options_.name.empty()) options_.name = worker::default_worker_name();
   }
 
@@ -72,6 +77,7 @@ class Worker::Impl {
   int prefetch_target() const;
   void release_excess();
   void on_done(std::size_t slot, Completion completion, std::chrono::microseconds ran);
+  void on_idle();
   void shutdown();
   int busy_slots() const;
 
@@ -293,6 +299,17 @@ void Worker::Impl::on_done(std::size_t index, Completion completion,
   if (wake_main) changed_.notify_all();
 }
 
+// A slot went idle: hand it a task queued while it was finishing. Without
+// this, a claim that queued tasks while the slot's on_done had already run
+// (the slot still busy) left them there with the slot idle, and claim()
+// returns early while the local queue is full enough, so nothing started
+// them until the worker stopped: a task stuck "running" (seen as a flaky
+// end-to-end test under load).
+void Worker::Impl::on_idle() {
+  std::lock_guard lock(mutex_);
+  if (!stop_requested_ && !lost_) start_queued();
+}
+
 // The prefetch target given the slots' current runs; called with mutex_ held.
 int Worker::Impl::prefetch_target() const {
   auto now = Clock::now();
@@ -362,15 +379,19 @@ int Worker::Impl::run() {
   output_ =
       std::make_unique<worker::OutputBuffer>(options_.url, kOutputInterval, kMaxBufferedRecords);
   for (int i = 0; i < options_.concurrency; ++i)
-    slots_.push_back(std::make_unique<Slot>(i, python, options_.imports, env, *output_,
-                                            [this, i](Completion c, std::chrono::microseconds ran) {
-                                              on_done(static_cast<std::size_t>(i), std::move(c),
-                                                      ran);
-                                            }));
+    slots_.push_back(std::make_unique<Slot>(
+        i, python, options_.imports, env, *output_,
+        [this, i](Completion c, std::chrono::microseconds ran) {
+          on_done(static_cast<std::size_t>(i), std::move(c), ran);
+        },
+        [this] { on_idle(); }));
 
   auto listener = store_->listen(info_);
   std::thread heartbeat([this] { heartbeat_loop(); });
   std::thread listening([this, &listener] { listen_loop(*listener); });
+  std::optional<worker::RetentionSweeper> retention;
+  if (options_.retention.count() > 0)
+    retention.emplace(options_.url, options_.retention, options_.retention_interval);
 
   int exit_code = 0;
   try {
@@ -447,6 +468,7 @@ int Worker::Impl::run() {
   heartbeat_stop_.notify_all();
   heartbeat.join();
   listening.join();
+  retention.reset();
   slots_.clear();
   output_.reset();  // stores what is left
   try {

@@ -28,6 +28,7 @@ class SqlStore final : public Store {
   std::vector<TaskId> dispatch(const std::vector<TaskSpec>& specs) override;
   std::optional<Task> get_task(TaskId id) override;
   std::vector<Task> list_tasks(const TaskFilter& filter) override;
+  std::int64_t prune_tasks(const TaskPruneFilter& filter) override;  // sql_store_retention.cpp
   void append_history(TaskId id, const Json& entries) override;
   using Store::cancel_task;
   TaskState cancel_task(TaskId id, const std::string& reason) override;

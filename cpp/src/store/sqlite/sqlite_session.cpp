@@ -1,5 +1,8 @@
 #include "store/sqlite/sqlite_session.hpp"
 
+#include <algorithm>
+#include <thread>
+
 #include "taskengine/errors.hpp"
 
 namespace taskengine::sql {
@@ -14,9 +17,26 @@ std::string to_sqlite_placeholders(const std::string& sql) {
   return out;
 }
 
-constexpr int kBusyTimeoutMs = 30'000;
+constexpr auto kBusyTimeout = std::chrono::seconds(30);
+// A writer that finds the write lock taken retries after 20 us, doubling up
+// to 1 ms. SQLite's own busy timeout sleeps 1, 2, 5, 10, ... 100 ms between
+// tries: on a store shared by a dispatching application and its workers,
+// whose transactions last tens to hundreds of microseconds, every collision
+// then cost a millisecond or more of idling.
+constexpr auto kFirstRetry = std::chrono::microseconds(20);
+constexpr auto kLongestRetry = std::chrono::microseconds(1000);
 
 }  // namespace
+
+int SqliteSession::on_busy(void* self, int tries) {
+  auto& session = *static_cast<SqliteSession*>(self);
+  auto now = std::chrono::steady_clock::now();
+  if (tries == 0) session.busy_since_ = now;
+  if (now - session.busy_since_ >= kBusyTimeout) return 0;  // SQLITE_BUSY for the caller
+  auto wait = kFirstRetry * (1 << std::min(tries, 6));
+  std::this_thread::sleep_for(std::min<std::chrono::microseconds>(wait, kLongestRetry));
+  return 1;
+}
 
 SqliteSession::SqliteSession(std::string url, const std::string& path)
     : url_(std::move(url)), wakeup_(path) {
@@ -29,7 +49,7 @@ SqliteSession::SqliteSession(std::string url, const std::string& path)
     std::string message = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(code);
     throw ConnectionError("cannot open SQLite database '" + path + "': " + message);
   }
-  sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
+  sqlite3_busy_handler(db_.get(), &SqliteSession::on_busy, this);
   // WAL lets readers run beside the one writer; synchronous=NORMAL in WAL
   // mode survives any process crash (only power loss may drop the last
   // commits); foreign keys keep dependencies honest.

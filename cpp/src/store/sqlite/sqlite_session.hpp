@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
@@ -45,6 +46,9 @@ class SqliteSession final : public Session {
   using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
 
   sqlite3_stmt* prepare(const std::string& sql, const Params& params);
+  // The busy handler: retries a locked write with short, growing sleeps
+  // for up to 30 s.
+  static int on_busy(void* self, int tries);
   [[noreturn]] void fail(int code, const std::string& what);
 
   std::string url_;
@@ -52,6 +56,7 @@ class SqliteSession final : public Session {
   std::unordered_map<std::string, StatementPtr> statements_;
   LocalWakeup wakeup_;
   bool in_transaction_ = false;
+  std::chrono::steady_clock::time_point busy_since_;
   std::set<std::string> notify_on_commit_;
 };
 
