@@ -275,7 +275,7 @@ class Harness:
         keys = {
             "throughput": ["tasks_per_s"],
             "footprint": ["tasks_per_s", "peak_rss_parent_kib", "peak_rss_tree_kib"],
-            "dispatch": ["single_per_s", "batch_per_s"],
+            "dispatch": ["single_per_s", "batch_per_s", "commit_per_s", "single_to_commit"],
             "latency": ["p50_ms", "p99_ms", "max_ms"],
             "commands": ["tasks_per_s", "dispatch_per_s"],
             "soak": [
@@ -287,7 +287,9 @@ class Harness:
             ],
         }
         figures = ", ".join(
-            f"{k}={result[k]:,.1f}" for k in keys[result["workload"]] if k in result
+            f"{k}={result[k]:,.1f}" if result[k] >= 10 else f"{k}={result[k]:.2f}"
+            for k in keys[result["workload"]]
+            if k in result
         )
         status = "ok" if not result.get("problem") else f"FAILED: {result['problem']}"
         print(

@@ -18,6 +18,8 @@ def summaries(
         per_system = results.get(metric.workload, {})
         row: dict[str, Summary | None] = {}
         for system, runs in per_system.items():
+            if metric.taskengine_only and not any(metric.key in r for r in runs):
+                continue  # a peer: the harness measures this for taskengine only
             good = [scaled(metric, r[metric.key]) for r in runs if not r.get("problem")]
             row[system] = summarize(good, len(runs) - len(good))
         if row:
@@ -82,7 +84,7 @@ def ratios_table(
     ]
     for metric in METRICS:
         row = table.get((metric.workload, metric.key))
-        if not row:
+        if not row or metric.taskengine_only:
             continue
         for store in ours:
             cells = [ratio(metric, row.get(store), row.get(peer)) for peer in peers]

@@ -13,12 +13,29 @@ class Metric:
     label: str
     unit: str
     higher_is_better: bool
+    taskengine_only: bool = False  # a yardstick of taskengine's own: no peer ratio
 
 
 METRICS = [
     Metric("throughput", "tasks_per_s", "no-op throughput, end to end", "tasks/s", True),
     Metric("dispatch", "single_per_s", "dispatch, one call per task", "tasks/s", True),
     Metric("dispatch", "batch_per_s", "dispatch, batches of 1,000", "tasks/s", True),
+    Metric(
+        "dispatch",
+        "commit_per_s",
+        "durable single-row commits, the store's own session",
+        "commits/s",
+        True,
+        taskengine_only=True,
+    ),
+    Metric(
+        "dispatch",
+        "single_to_commit",
+        "one-call dispatch ÷ commit rate (target ≥ 0.8)",
+        "ratio",
+        True,
+        taskengine_only=True,
+    ),
     Metric("latency", "p50_ms", "latency dispatch -> start, p50", "ms", False),
     Metric("latency", "p99_ms", "latency dispatch -> start, p99", "ms", False),
     Metric("latency", "max_ms", "latency dispatch -> start, max", "ms", False),

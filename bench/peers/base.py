@@ -6,6 +6,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bench.harness.sink import SINK_ENV
 
@@ -38,6 +39,13 @@ class Context:
     def bin(self, name: str) -> str:
         """A console script of the running venv."""
         return str(Path(self.python).parent / name)
+
+
+class CommitProbe(Protocol):
+    def time(self, commits: int) -> float:
+        """Seconds that ``commits`` single-row commits took."""
+
+    def close(self) -> None: ...
 
 
 class Adapter:
@@ -75,6 +83,11 @@ class Adapter:
     def dispatch_batch(self, ids: range, dispatched_at: float) -> None:
         """Queue one no-op task per id, as few calls as the system allows."""
         raise NotImplementedError
+
+    def commit_probe(self) -> CommitProbe | None:
+        """Times durable single-row commits on the system's own store, the yardstick of
+        one-call dispatch; None where the harness does not measure it."""
+        return None
 
     def dispatch_command(self, task_id: int) -> None:
         """Queue one task that runs the ``true`` command."""

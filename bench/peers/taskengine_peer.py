@@ -5,6 +5,8 @@ executors. Runs from the project's own .venv."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -16,6 +18,41 @@ from bench.peers.base import Adapter
 
 NOOP = "bench.peers.te_tasks:noop"
 SOAK_RETENTION = 10  # seconds
+
+
+class _CommitBench:
+    """taskengine_commit_bench --serve (built with the benchmarks): single-row INSERTs, each
+    its own transaction, into a scratch table of this store's database through the store's
+    own session (same driver, settings and prepared statements as dispatch)."""
+
+    def __init__(self, repo: Path, url: str) -> None:
+        binary = os.environ.get("TASKENGINE_COMMIT_BENCH") or next(
+            iter(sorted(repo.glob("build/*/bench/taskengine_commit_bench"))), None
+        )
+        if binary is None:
+            raise RuntimeError(
+                "taskengine_commit_bench is not built (TASKENGINE_BUILD_BENCH=ON, "
+                "scripts/setup.sh builds it) and TASKENGINE_COMMIT_BENCH is not set"
+            )
+        self.proc = subprocess.Popen(
+            [str(binary), "--url", url, "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def time(self, commits: int) -> float:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{commits}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"taskengine_commit_bench exited {self.proc.wait()}")
+        seconds: float = json.loads(line)["seconds"]
+        return seconds
+
+    def close(self) -> None:
+        self.proc.communicate(timeout=60)  # closes stdin: the probe drops its table and ends
 
 
 class _Taskengine(Adapter):
@@ -57,6 +94,9 @@ class _Taskengine(Adapter):
 
     def dispatch_batch(self, ids: range, dispatched_at: float) -> None:
         self.engine.dispatch_many(NOOP, [(i, dispatched_at) for i in ids])
+
+    def commit_probe(self) -> _CommitBench:
+        return _CommitBench(self.ctx.repo, self.url())
 
     def dispatch_command(self, task_id: int) -> None:
         # dispatch_many takes functions only: Commands go one call each

@@ -160,6 +160,54 @@ TEST_P(StoreConformance, ClaimMarksRunningAndFencesCompletion) {
   EXPECT_EQ(store_->complete({again}), std::vector<bool>{false});
 }
 
+TEST_P(StoreConformance, ABatchOfCompletionsKeepsEveryResultAndReason) {
+  // More than one statement's worth of endings, with every kind of result.
+  std::vector<TaskSpec> specs(700, function_task());
+  store_->dispatch(specs);
+  auto claimed = store_->claim(worker_, 700);
+  ASSERT_EQ(claimed.size(), 700u);
+  std::vector<Json> results = {nullptr,
+                               42,
+                               -1.5,
+                               "a \"quoted\" \\ string ✓",
+                               Json::array({1, "two", nullptr}),
+                               Json{{"nested", {{"k", {true, false}}}}},
+                               true,
+                               ""};
+  std::vector<Completion> batch;
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
+    Completion c{claimed[i].id, claimed[i].fence, TaskState::Completed, results[i % results.size()],
+                 nullptr,       std::nullopt};
+    if (i % 5 == 1) {
+      c.state = TaskState::Failed;
+      c.result = nullptr;
+      c.error = {{"type", "ValueError"}, {"message", "boom " + std::to_string(i)}};
+      c.reason = "failed: it's \"bad\"";
+    }
+    batch.push_back(std::move(c));
+  }
+  store_->cancel_task(claimed[3].id);  // asked to cancel meanwhile: ends canceled
+  std::vector<bool> applied = store_->complete(batch);
+  EXPECT_EQ(std::count(applied.begin(), applied.end(), true), 700);
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
+    Task t = task(claimed[i].id);
+    ASSERT_TRUE(t.finished_at.has_value()) << i;
+    if (i == 3) {
+      EXPECT_EQ(t.state, TaskState::Canceled);
+      EXPECT_TRUE(t.result.is_null());
+    } else if (i % 5 == 1) {
+      EXPECT_EQ(t.state, TaskState::Failed) << i;
+      EXPECT_EQ(t.error.at("message"), "boom " + std::to_string(i));
+      EXPECT_EQ(t.reason, "failed: it's \"bad\"");
+    } else {
+      EXPECT_EQ(t.state, TaskState::Completed) << i;
+      EXPECT_EQ(t.result, results[i % results.size()]) << i;
+      EXPECT_TRUE(t.error.is_null());
+      EXPECT_FALSE(t.reason.has_value());
+    }
+  }
+}
+
 TEST_P(StoreConformance, NotBeforeDelaysClaim) {
   TaskSpec later = function_task();
   later.not_before = now_micros() + 3'600'000'000;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 
+#include "store/session_factory.hpp"
 #include "support/store_test.hpp"
 #include "taskengine/errors.hpp"
 #include "taskengine/store.hpp"
@@ -204,6 +205,40 @@ TEST_P(StoreDispatch, ABulkRunWakesTheWorkersOfItsType) {
   other->dispatch(specs);
   EXPECT_TRUE(signing_listener->wait(std::chrono::seconds(5)));
   EXPECT_EQ(store_->claim(signer, 1000).size(), 200u);
+}
+
+TEST_P(StoreDispatch, AStatementTheServerRefusesStoresNothing) {
+  // PostgreSQL's jsonb refuses a \u0000 in a string (SQLite's text keeps
+  // it): the refusal comes from the server, after earlier chunks were sent.
+  if (GetParam() != "postgresql") GTEST_SKIP() << "SQLite stores the payload";
+  std::vector<TaskSpec> specs;
+  for (int n = 0; n < 1500; ++n) specs.push_back(numbered(n));
+  TaskSpec refused = numbered(9);
+  refused.timeout_seconds = 5;  // a run of its own, after the bulk statements
+  refused.payload["kwargs"]["text"] = std::string("nul\0byte", 8);
+  specs.push_back(refused);
+  EXPECT_THROW(store_->dispatch(specs), StoreError);
+  EXPECT_THROW(store_->dispatch({refused}), StoreError);
+  EXPECT_TRUE(all_tasks().empty());
+  EXPECT_EQ(store_->dispatch({numbered(1)}).size(), 1u);  // the store goes on
+  EXPECT_EQ(all_tasks().size(), 1u);
+}
+
+TEST_P(StoreDispatch, ALostConnectionIsAConnectionError) {
+  if (GetParam() != "postgresql") GTEST_SKIP() << "an SQLite file has no connection to lose";
+  auto other = open_store(test_store_->url());
+  other->dispatch({numbered(1)});
+  // Ends every other session of this database: `other`'s and store_'s.
+  auto admin = sql::open_session(test_store_->url());
+  admin->query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+      "current_database() AND pid <> pg_backend_pid()");
+  EXPECT_THROW(other->dispatch({numbered(2)}), ConnectionError);
+  EXPECT_THROW(store_->list_tasks({}), ConnectionError);  // lost too: the call meeting it fails
+  EXPECT_EQ(store_->list_tasks({}).size(), 1u);           // and the next connects again
+  // The next call connects again: nothing of the failed one was stored.
+  EXPECT_EQ(other->dispatch(std::vector<TaskSpec>(100, numbered(3))).size(), 100u);
+  EXPECT_EQ(all_tasks().size(), 101u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreDispatch, ::testing::Values("sqlite", "postgresql"),

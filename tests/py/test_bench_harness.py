@@ -20,7 +20,7 @@ if str(REPO) not in sys.path:
 from bench import runner  # noqa: E402
 from bench.harness import sink  # noqa: E402
 from bench.harness.procs import Workers, tree  # noqa: E402
-from bench.harness.report import ratio  # noqa: E402
+from bench.harness.report import ratio, summaries  # noqa: E402
 from bench.harness.runwait import SinkWatcher, wait_sink  # noqa: E402
 from bench.harness.stats import METRICS, summarize  # noqa: E402
 from bench.peers.base import Context  # noqa: E402
@@ -159,8 +159,27 @@ def test_taskengine_dispatch_workload_counts_single_and_batched(
     result = runner.dispatch(adapter, 30)
     assert result["problem"] is None
     assert (result["single_tasks"], result["batch_tasks"]) == (3, 30)
+    # the store's commit rate, timed on the same database, and the ratio to it
+    assert result["commit_per_s"] > 0
+    assert result["single_to_commit"] == pytest.approx(
+        result["single_per_s"] / result["commit_per_s"]
+    )
     completed = adapter.engine.list_tasks(state="completed", limit=100)
-    assert len(completed) == 33
+    assert len(completed) == 33 + runner.DISPATCH_WARMUP
+
+
+def test_commit_rows_are_left_out_for_peers() -> None:
+    results = {
+        "dispatch": {
+            "taskengine-sqlite": [
+                {"single_per_s": 10.0, "batch_per_s": 20.0, "commit_per_s": 40.0}
+            ],
+            "celery": [{"single_per_s": 5.0, "batch_per_s": 5.0}],
+        }
+    }
+    table = summaries(results)
+    assert set(table[("dispatch", "commit_per_s")]) == {"taskengine-sqlite"}
+    assert set(table[("dispatch", "single_per_s")]) == {"taskengine-sqlite", "celery"}
 
 
 def test_taskengine_soak_samples_memory_and_counts_stored_tasks(

@@ -1,4 +1,5 @@
 #include "store/postgres/postgres_session.hpp"
+#include "store/session_factory.hpp"
 #include "store/sql/sql_store.hpp"
 #include "store/sqlite/sqlite_session.hpp"
 #include "taskengine/store.hpp"
@@ -6,14 +7,15 @@
 
 namespace taskengine {
 
-std::unique_ptr<Store> open_store(const std::string& url) {
+std::unique_ptr<sql::Session> sql::open_session(const std::string& url) {
   StoreUrl parsed = StoreUrl::parse(url);
-  std::unique_ptr<sql::Session> session;
   if (parsed.backend == StoreUrl::Backend::Sqlite)
-    session = std::make_unique<sql::SqliteSession>(url, parsed.sqlite_path);
-  else
-    session = std::make_unique<sql::PostgresSession>(parsed.conninfo);
-  return std::make_unique<sql::SqlStore>(std::move(session));
+    return std::make_unique<SqliteSession>(url, parsed.sqlite_path);
+  return std::make_unique<PostgresSession>(parsed.conninfo);
+}
+
+std::unique_ptr<Store> open_store(const std::string& url) {
+  return std::make_unique<sql::SqlStore>(sql::open_session(url));
 }
 
 }  // namespace taskengine

@@ -1,187 +1,137 @@
 #include "store/postgres/postgres_session.hpp"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
+#include "store/postgres/postgres_listener.hpp"
 #include "taskengine/errors.hpp"
 
 namespace taskengine::sql {
-namespace {
 
-// Maps libpqxx's exceptions onto the engine's own, keeping the server's
-// message: a caller sees ConnectionError for "cannot reach the database"
-// and StoreError for everything the server refused.
-template <typename F>
-auto translated(const char* what, F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const pqxx::broken_connection& e) {
-    throw ConnectionError(std::string(what) + ": connection lost: " + e.what());
-  } catch (const pqxx::sql_error& e) {
-    throw StoreError(std::string(what) + ": " + e.what());
-  } catch (const pqxx::failure& e) {
-    throw StoreError(std::string(what) + ": " + e.what());
-  }
+PostgresSession::PostgresSession(std::string url) : url_(std::move(url)) { connect(); }
+
+void PostgresSession::connect() {
+  statements_.clear();  // a new connection has none of them prepared
+  pipeline_ = std::make_unique<PgPipeline>(url_);
+  pipeline_->run_script("SET client_min_messages TO WARNING");
 }
 
-class NotificationFlag final : public pqxx::notification_receiver {
- public:
-  NotificationFlag(pqxx::connection_base& connection, const std::string& channel, bool& flag)
-      : pqxx::notification_receiver(connection, channel), flag_(flag) {}
-  void operator()(const std::string&, int) override { flag_ = true; }
-
- private:
-  bool& flag_;
-};
-
-// Waits on the connection's socket and an eventfd together, so a worker can
-// be interrupted out of its sleep without a NOTIFY.
-class PostgresListener final : public WakeupListener {
- public:
-  PostgresListener(const std::string& url, const std::vector<std::string>& topics)
-      : interrupt_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (interrupt_ < 0) throw StoreError(std::string("eventfd: ") + std::strerror(errno));
-    translated("LISTEN", [&] {
-      connection_ = std::make_unique<pqxx::connection>(url);
-      for (const auto& topic : topics)
-        receivers_.push_back(std::make_unique<NotificationFlag>(
-            *connection_, PostgresSession::kChannelPrefix + topic, notified_));
-    });
-  }
-
-  ~PostgresListener() override {
-    receivers_.clear();
-    ::close(interrupt_);
-  }
-
-  bool wait(std::chrono::milliseconds timeout) override {
-    return translated("waiting for notifications", [&] {
-      notified_ = false;
-      connection_->get_notifs();
-      if (notified_) return true;
-      pollfd fds[2] = {{connection_->sock(), POLLIN, 0}, {interrupt_, POLLIN, 0}};
-      int ready = ::poll(fds, 2, static_cast<int>(timeout.count()));
-      std::uint64_t value;
-      bool interrupted = false;
-      while (::read(interrupt_, &value, sizeof value) > 0) interrupted = true;
-      if (ready > 0 && (fds[0].revents & POLLIN)) connection_->get_notifs();
-      return notified_ || interrupted;
-    });
-  }
-
-  void interrupt() override {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto written = ::write(interrupt_, &one, sizeof one);
-  }
-
- private:
-  int interrupt_;
-  bool notified_ = false;
-  std::unique_ptr<pqxx::connection> connection_;
-  std::vector<std::unique_ptr<NotificationFlag>> receivers_;
-};
-
-}  // namespace
-
-PostgresSession::PostgresSession(std::string url) : url_(std::move(url)) {
-  try {
-    connection_ = std::make_unique<pqxx::connection>(url_);
-  } catch (const pqxx::broken_connection& e) {
-    throw ConnectionError("cannot connect to PostgreSQL at '" + url_ + "': " + e.what());
-  } catch (const std::exception& e) {
-    throw ConnectionError("cannot connect to PostgreSQL at '" + url_ + "': " + e.what());
-  }
-  execute_script("SET client_min_messages TO WARNING");
+void PostgresSession::reconnect_if_lost() {
+  // A lost connection fails the call that meets it (ConnectionError) and
+  // takes its transaction with it; the next one outside a transaction
+  // connects again, so a store survives a restart of the server.
+  if (!in_transaction_ && !pipeline_->connected()) connect();
 }
 
-PostgresSession::~PostgresSession() {
-  transaction_.reset();  // aborts an open transaction
-}
+// Closing the connection ends an open transaction on the server (rolled back).
+PostgresSession::~PostgresSession() = default;
 
 const std::string& PostgresSession::statement_name(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it != statements_.end()) return it->second;
-  std::string name = "te_" + std::to_string(statements_.size());
-  connection_->prepare(name, sql);
-  return statements_.emplace(sql, name).first->second;
+  it = statements_.emplace(sql, "te_" + std::to_string(next_statement_++)).first;
+  try {
+    pipeline_->prepare(it->second, sql, [this, sql] { statements_.erase(sql); });
+  } catch (...) {
+    statements_.erase(it);
+    throw;
+  }
+  return it->second;
 }
 
-pqxx::result PostgresSession::run(const std::string& sql, const Params& params) {
-  return translated("query failed", [&] {
-    // Numbers are sent as text; strings (JSON payloads of bulk inserts
-    // among them) are sent from where they are, not copied.
-    std::vector<std::string> storage(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      if (auto p = std::get_if<std::int64_t>(&params[i])) {
-        storage[i] = std::to_string(*p);
-        values[i] = storage[i].c_str();
-      } else if (auto p = std::get_if<double>(&params[i])) {
-        storage[i] = pqxx::to_string(*p);
-        values[i] = storage[i].c_str();
-      } else if (auto p = std::get_if<std::string>(&params[i])) {
-        values[i] = p->c_str();
-      }
-    }
-    const std::string& name = statement_name(sql);
-    auto dynamic = pqxx::prepare::make_dynamic_params(values);
-    if (transaction_) return transaction_->exec_prepared(name, dynamic);
-    pqxx::nontransaction autocommit(*connection_);
-    return autocommit.exec_prepared(name, dynamic);
-  });
+void PostgresSession::start_transaction() {
+  if (!in_transaction_ || begun_) return;
+  pipeline_->run("BEGIN", Pending());
+  begun_ = true;
+}
+
+Pending PostgresSession::enqueue(const std::string& sql, const Params& params) {
+  reconnect_if_lost();
+  start_transaction();
+  Pending pending;
+  pipeline_->run_prepared(statement_name(sql), params, pending);
+  return pending;
+}
+
+void PostgresSession::sync(const char* what) {
+  try {
+    pipeline_->sync();
+  } catch (const ConnectionError& e) {
+    throw ConnectionError(std::string(what) + ": " + e.what());
+  } catch (const StoreError& e) {
+    throw StoreError(std::string(what) + ": " + e.what());
+  }
 }
 
 Rows PostgresSession::query(const std::string& sql, const Params& params) {
-  pqxx::result result = run(sql, params);
-  Rows rows;
-  rows.reserve(result.size());
-  for (const auto& row : result) {
-    std::vector<Value> values;
-    values.reserve(row.size());
-    for (const auto& field : row) {
-      if (field.is_null())
-        values.emplace_back(std::monostate{});
-      else
-        values.emplace_back(std::string(field.c_str(), field.size()));
-    }
-    rows.emplace_back(std::move(values));
-  }
-  return rows;
+  Pending pending = enqueue(sql, params);
+  sync("query failed");
+  return pending.take_rows();
 }
 
 std::int64_t PostgresSession::execute(const std::string& sql, const Params& params) {
-  return static_cast<std::int64_t>(run(sql, params).affected_rows());
+  Pending pending = enqueue(sql, params);
+  sync("statement failed");
+  return pending.affected();
+}
+
+Pending PostgresSession::send(const std::string& sql, const Params& params) {
+  Pending pending = enqueue(sql, params);
+  // Outside a transaction the statement is its own (autocommit): queued,
+  // it would share an implicit transaction with the next one.
+  if (!in_transaction_) sync("statement failed");
+  return pending;
 }
 
 void PostgresSession::execute_script(const std::string& sql) {
-  translated("statement failed", [&] {
-    if (transaction_) {
-      transaction_->exec(sql);
-    } else {
-      pqxx::nontransaction autocommit(*connection_);
-      autocommit.exec(sql);
-    }
-  });
+  reconnect_if_lost();
+  start_transaction();
+  sync("statement failed");  // BEGIN and what was sent ahead, first
+  try {
+    pipeline_->run_script(sql);
+  } catch (const ConnectionError& e) {
+    throw ConnectionError(std::string("statement failed: ") + e.what());
+  } catch (const StoreError& e) {
+    throw StoreError(std::string("statement failed: ") + e.what());
+  }
 }
 
 void PostgresSession::begin(bool) {
-  translated("BEGIN", [&] { transaction_ = std::make_unique<pqxx::work>(*connection_); });
+  if (in_transaction_) throw StoreError("BEGIN: a transaction is already open on this session");
+  reconnect_if_lost();
+  in_transaction_ = true;
+  begun_ = false;
 }
 
 void PostgresSession::commit() {
-  translated("COMMIT", [&] {
-    auto transaction = std::move(transaction_);
-    transaction->commit();
-  });
+  if (!in_transaction_) throw StoreError("COMMIT: no transaction is open on this session");
+  bool begun = begun_;
+  in_transaction_ = false;
+  begun_ = false;
+  if (!begun) return;  // nothing was sent: nothing to commit
+  // A COMMIT of a transaction the server had aborted answers ROLLBACK.
+  pipeline_->run("COMMIT", Pending(), "COMMIT");
+  sync("COMMIT");
 }
 
 void PostgresSession::rollback() {
-  auto transaction = std::move(transaction_);
-  if (transaction) transaction->abort();
+  in_transaction_ = false;
+  begun_ = false;
+  // A lost connection took the transaction with it.
+  if (!pipeline_->connected()) return;
+  if (pipeline_->empty() && pipeline_->transaction_status() == PQTRANS_IDLE) return;
+  // Statements sent ahead may still be queued (the caller failed before
+  // waiting for them): they run, and are rolled back with the rest.
+  pipeline_->run("ROLLBACK", Pending());
+  try {
+    pipeline_->sync();
+  } catch (const ConnectionError&) {
+    throw;
+  } catch (const StoreError&) {
+    // One of them failed, so the ROLLBACK behind it was skipped: the
+    // transaction is aborted and the next ROLLBACK ends it.
+  }
+  if (pipeline_->transaction_status() != PQTRANS_IDLE) {
+    pipeline_->run("ROLLBACK", Pending());
+    sync("ROLLBACK");
+  }
 }
 
 bool PostgresSession::table_exists(const std::string& table) {
@@ -193,11 +143,13 @@ bool PostgresSession::table_exists(const std::string& table) {
 }
 
 void PostgresSession::notify(const std::string& topic) {
-  execute("SELECT pg_notify($1, '')", {std::string(kChannelPrefix) + topic});
+  send("SELECT pg_notify($1, '')", {std::string(kChannelPrefix) + topic});
 }
 
 std::unique_ptr<WakeupListener> PostgresSession::listen(const std::vector<std::string>& topics) {
-  return std::make_unique<PostgresListener>(url_, topics);
+  std::vector<std::string> channels;
+  for (const auto& topic : topics) channels.push_back(kChannelPrefix + topic);
+  return make_postgres_listener(url_, channels);
 }
 
 }  // namespace taskengine::sql

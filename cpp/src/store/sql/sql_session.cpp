@@ -60,6 +60,27 @@ std::optional<std::string> Row::optional_text(std::size_t i) const {
   return text(i);
 }
 
+const Rows& Pending::rows() const {
+  if (!state_->ready) throw StoreError("a statement's result was read before it arrived");
+  return state_->rows;
+}
+
+Rows Pending::take_rows() {
+  if (!state_->ready) throw StoreError("a statement's result was read before it arrived");
+  return std::move(state_->rows);
+}
+
+std::int64_t Pending::affected() const {
+  if (!state_->ready) throw StoreError("a statement's result was read before it arrived");
+  return state_->affected;
+}
+
+void Pending::fulfil(Rows rows, std::int64_t affected) {
+  state_->rows = std::move(rows);
+  state_->affected = affected;
+  state_->ready = true;
+}
+
 Transaction::Transaction(Session& session, bool for_write) : session_(session) {
   session_.begin(for_write);
 }

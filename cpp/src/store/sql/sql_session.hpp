@@ -45,6 +45,29 @@ using Params = std::vector<Value>;
 
 enum class Dialect { Sqlite, Postgres };
 
+// The result of a statement sent ahead (Session::send): filled in once the
+// session has heard back from the server, i.e. after the next query(),
+// execute() or commit(). A failed statement fails that call instead, so a
+// caller reads a Pending only after one of them returned.
+class Pending {
+ public:
+  Pending() : state_(std::make_shared<State>()) {}
+  bool ready() const { return state_->ready; }
+  // StoreError when the statement has not been answered yet.
+  const Rows& rows() const;
+  Rows take_rows();
+  std::int64_t affected() const;
+  void fulfil(Rows rows, std::int64_t affected);
+
+ private:
+  struct State {
+    bool ready = false;
+    Rows rows;
+    std::int64_t affected = 0;
+  };
+  std::shared_ptr<State> state_;
+};
+
 // The placeholders of an IN list made of the last `count` values of
 // `params`, which it pads to a power of two with copies of the last value
 // (IN ignores duplicates). Sessions prepare and cache a statement per text,
@@ -74,13 +97,24 @@ class Session {
   virtual std::string url() const = 0;
 
   // `for_write` takes the write lock up front on SQLite (BEGIN IMMEDIATE)
-  // so two claimers never deadlock upgrading a read lock.
+  // so two claimers never deadlock upgrading a read lock. On PostgreSQL
+  // BEGIN goes with the transaction's first statement, and COMMIT with the
+  // statements sent ahead and the queued NOTIFYs: a transaction costs a
+  // round trip per statement whose answer it waits for, plus the commit.
   virtual void begin(bool for_write) = 0;
   virtual void commit() = 0;
   virtual void rollback() = 0;
 
   virtual Rows query(const std::string& sql, const Params& params = {}) = 0;
   virtual std::int64_t execute(const std::string& sql, const Params& params = {}) = 0;
+  // Sends a statement without waiting for its answer. On PostgreSQL it
+  // travels with the next statement that waits (query, execute) or with
+  // COMMIT, in one round trip, and the server runs them in order; on SQLite
+  // it runs at once. Its error, if any, is thrown by that later call, and
+  // the transaction is then rolled back like after any failed statement.
+  virtual Pending send(const std::string& sql, const Params& params = {}) = 0;
+  // Waits for the answers of everything sent ahead (nothing on SQLite).
+  virtual void flush() = 0;
   // Runs a statement with no parameters and no result, outside the cache
   // (schema changes).
   virtual void execute_script(const std::string& sql) = 0;

@@ -105,6 +105,13 @@ Value json_value(const Json& j) {
   return j.dump();
 }
 
+std::vector<TaskId> task_ids(const std::vector<Task>& tasks) {
+  std::vector<TaskId> ids;
+  ids.reserve(tasks.size());
+  for (const auto& task : tasks) ids.push_back(task.id);
+  return ids;
+}
+
 // Past its first page the claim reads on in pages of this many rows.
 constexpr int kClaimPage = 256;
 
@@ -338,21 +345,35 @@ int SqlStore::cancel_task_group(GroupId id) {
 
 // ---------------------------------------------------------------- dependencies
 
+std::vector<Pending> SqlStore::send_dependents_probe(const std::vector<TaskId>& ids) {
+  // Most finished tasks have no dependents: the few that do are found in
+  // one statement per chunk instead of one per task.
+  std::vector<Pending> probes;
+  for_id_chunks(ids, 500, [&](Params chunk) {
+    std::string in = padded_in_list(chunk, chunk.size());
+    probes.push_back(session_->send(
+        "SELECT DISTINCT depends_on FROM taskengine_task_dependencies WHERE depends_on IN (" + in +
+            ")",
+        chunk));
+  });
+  return probes;
+}
+
 void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now) {
   if (finished.empty()) return;
+  settle_dependents(finished, now, send_dependents_probe(finished));
+}
+
+void SqlStore::settle_dependents(std::vector<TaskId> finished, Micros now,
+                                 const std::vector<Pending>& probes) {
+  if (finished.empty()) return;
+  if (!probes.empty() && !probes.back().ready()) session_->flush();
   {
-    // Most finished tasks have no dependents: find the few that do in one
-    // statement per chunk instead of one per task.
+    std::set<TaskId> candidates(finished.begin(), finished.end());
     std::vector<TaskId> with_dependents;
-    for_id_chunks(finished, 500, [&](Params ids) {
-      std::string in = padded_in_list(ids, ids.size());
-      for (const auto& row :
-           session_->query("SELECT DISTINCT depends_on FROM taskengine_task_dependencies "
-                           "WHERE depends_on IN (" +
-                               in + ")",
-                           ids))
-        with_dependents.push_back(row.integer(0));
-    });
+    for (const auto& probe : probes)
+      for (const auto& row : probe.rows())
+        if (candidates.count(row.integer(0))) with_dependents.push_back(row.integer(0));
     finished = std::move(with_dependents);
   }
   while (!finished.empty()) {
@@ -444,12 +465,17 @@ std::vector<WorkerInfo> SqlStore::list_workers(bool include_offline) {
 
 // ---------------------------------------------------------------- claim
 
-bool SqlStore::worker_online(WorkerId id) {
+Pending SqlStore::send_worker_online(WorkerId id) {
   // FOR SHARE makes a concurrent recovery wait for this claim to commit, so
   // it then sees (and recovers) what the claim took; or the claim sees the
-  // worker offline and takes nothing.
+  // worker offline and takes nothing. Sent ahead, with the claim's first
+  // read: the server locks the worker row before it reads any task.
   const std::string lock = session_->dialect() == Dialect::Postgres ? " FOR SHARE" : "";
-  Rows rows = session_->query("SELECT online FROM taskengine_workers WHERE id = $1" + lock, {id});
+  return session_->send("SELECT online FROM taskengine_workers WHERE id = $1" + lock, {id});
+}
+
+bool SqlStore::online(const Pending& answer) {
+  const Rows& rows = answer.rows();
   return !rows.empty() && rows[0].boolean(0);
 }
 
@@ -457,8 +483,9 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
   if (limit <= 0) return {};
   Micros now = now_micros();
   Transaction txn(*session_, true);
-  // An offline worker claims nothing: nobody would ever recover it.
-  if (!worker_online(worker.id)) return {};
+  // An offline worker claims nothing: nobody would ever recover it (the
+  // rows the first page locked are released with the rollback).
+  Pending worker_row = send_worker_online(worker.id);
   // Only eligible tasks are read: no two of them conflict, so claimers need
   // no lock beyond the rows they take (SKIP LOCKED on PostgreSQL; SQLite's
   // BEGIN IMMEDIATE serializes writers anyway).
@@ -486,6 +513,7 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
     params.emplace_back(page);
     sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size()) + lock_rows;
     Rows rows = session_->query(sql, params);
+    if (!online(worker_row)) return {};
     for (const auto& row : rows) {
       Task task = task_from_row(row);
       after = std::make_pair(std::int64_t{task.priority}, task.id);
@@ -505,7 +533,7 @@ std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
 std::optional<Task> SqlStore::claim_task(TaskId id, const WorkerInfo& worker) {
   Micros now = now_micros();
   Transaction txn(*session_, true);
-  if (!worker_online(worker.id)) return std::nullopt;
+  Pending worker_row = send_worker_online(worker.id);
   const std::string lock_rows =
       session_->dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
   Rows rows = session_->query("SELECT " + kTaskColumns +
@@ -513,7 +541,7 @@ std::optional<Task> SqlStore::claim_task(TaskId id, const WorkerInfo& worker) {
                                   "AND eligible AND (not_before IS NULL OR not_before <= $2)" +
                                   lock_rows,
                               {id, now});
-  if (rows.empty()) return std::nullopt;
+  if (!online(worker_row) || rows.empty()) return std::nullopt;
   std::vector<Task> claimed{task_from_row(rows[0])};
   if (claimed[0].requirements.worker_type != worker.worker_type ||
       !scheduler::mismatch(claimed[0], worker).empty())
@@ -525,31 +553,27 @@ std::optional<Task> SqlStore::claim_task(TaskId id, const WorkerInfo& worker) {
 
 void SqlStore::start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now) {
   if (claimed.empty()) return;
-  // One statement per 1,000 tasks: on PostgreSQL a statement per task is a
-  // round trip per task.
-  constexpr std::size_t kChunk = 1000;
-  std::map<TaskId, std::pair<std::int64_t, std::int64_t>> started;  // id -> (attempt, fence)
-  for (std::size_t first = 0; first < claimed.size(); first += kChunk) {
+  // One statement per 1,000 tasks, sent ahead with the COMMIT: the rows
+  // were read and locked by this transaction (FOR UPDATE on PostgreSQL,
+  // SQLite's write lock), so their next attempt and fence are known here.
+  for_id_chunks(task_ids(claimed), 1000, [&](Params ids) {
     Params params{now, worker.id, worker.name};
-    for (std::size_t i = first; i < std::min(claimed.size(), first + kChunk); ++i)
-      params.emplace_back(claimed[i].id);
-    std::string in = padded_in_list(params, params.size() - 3);
-    for (const auto& row : session_->query(
-             "UPDATE taskengine_tasks SET state = 'running', eligible = FALSE, "
-             "attempt = attempt + 1, fence = fence + 1, started_at = $1, worker_id = $2, "
-             "worker_name = $3, reason = NULL WHERE id IN (" +
-                 in + ") RETURNING id, attempt, fence",
-             params))
-      started.emplace(row.integer(0), std::make_pair(row.integer(1), row.integer(2)));
-  }
+    params.insert(params.end(), ids.begin(), ids.end());
+    std::string in = padded_in_list(params, ids.size());
+    session_->send(
+        "UPDATE taskengine_tasks SET state = 'running', eligible = FALSE, "
+        "attempt = attempt + 1, fence = fence + 1, started_at = $1, worker_id = $2, "
+        "worker_name = $3, reason = NULL WHERE id IN (" +
+            in + ")",
+        params);
+  });
   ResourceQueue queue = this->queue();
   for (auto& task : claimed) {
-    const auto& [attempt, fence] = started.at(task.id);
     if (!task.exclusive_resources.empty() || !task.shared_resources.empty())
       queue.activate(task.id);
     task.state = TaskState::Running;
-    task.attempt = static_cast<int>(attempt);
-    task.fence = fence;
+    task.attempt += 1;
+    task.fence += 1;
     task.started_at = now;
     task.worker_id = worker.id;
     task.worker_name = worker.name;
@@ -587,8 +611,9 @@ void SqlStore::lock_scheduling() {
   // sees the others' decisions; claims do not take it (they only take
   // eligible rows, with SKIP LOCKED). SQLite's BEGIN IMMEDIATE already
   // serializes every writer.
+  // Sent ahead: the server takes the lock before the statements behind it.
   if (session_->dialect() == Dialect::Postgres)
-    session_->execute_script("SELECT pg_advisory_xact_lock(7346252)");
+    session_->send("SELECT pg_advisory_xact_lock(7346252)");
 }
 
 // ---------------------------------------------------------------- completion
@@ -599,7 +624,7 @@ bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::str
   auto delay = scheduler::retry_delay(task.retry, task.attempt, unit(random_));
   if (delay) {
     Micros not_before = now + static_cast<Micros>(*delay * 1e6);
-    session_->execute(
+    session_->send(
         "UPDATE taskengine_tasks SET state = 'waiting', not_before = $2, error = $3, "
         "reason = $4, worker_id = NULL WHERE id = $1",
         {task.id, not_before, json_value(error),
@@ -608,7 +633,7 @@ bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::str
     queue().enqueue(task.id);
     return false;
   }
-  session_->execute(
+  session_->send(
       "UPDATE taskengine_tasks SET state = 'failed', finished_at = $2, error = $3, reason = $4 "
       "WHERE id = $1",
       {task.id, now, json_value(error), reason});
@@ -622,9 +647,6 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
   if (completions.empty()) return applied;
   Micros now = now_micros();
   Transaction txn(*session_, true);
-  // First read every attempt, then take the scheduling lock if any of them
-  // frees resources or may unblock dependents: locks before writes.
-  // One read of every attempt.
   // Completions take the scheduling lock like cancel and recovery do, before
   // reading: a cancel of the same task either committed first (and the task
   // ends canceled) or waits for this one (and leaves the finished task
@@ -632,20 +654,29 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
   // completed state with "canceling" that nobody would ever end.
   lock_scheduling();
   std::map<TaskId, Task> current;
+  std::vector<Pending> probes;
   {
     std::set<TaskId> ids;
     for (const auto& c : completions) ids.insert(c.task_id);
     std::vector<TaskId> all(ids.begin(), ids.end());
+    // Which of them have dependents, in the same round trip as the attempts.
+    probes = send_dependents_probe(all);
     // Only what ending an attempt needs: a whole task row is seven JSON
     // documents to parse, per task, on the hottest path of the worker.
     for_id_chunks(all, 1000, [&](Params params) {
       std::string in = padded_in_list(params, params.size());
+      // By id alone: with the state in the query PostgreSQL also reads the
+      // active_worker index, which holds an entry for every attempt that
+      // ran since the last VACUUM.
       for (const auto& row :
            session_->query("SELECT id, state, fence, attempt, resources, retry_policy, history "
                            "FROM taskengine_tasks WHERE id IN (" +
-                               in + ") AND state IN ('running', 'canceling')",
-                           params))
-        current.emplace(row.integer(0), attempt_from_row(row));
+                               in + ")",
+                           params)) {
+        Task task = attempt_from_row(row);
+        if (task.state == TaskState::Running || task.state == TaskState::Canceling)
+          current.emplace(task.id, std::move(task));
+      }
     });
   }
   std::vector<std::optional<Task>> tasks;
@@ -667,14 +698,14 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     if (c.history.is_array() && !c.history.empty()) {
       Json history = task.history;
       for (const auto& entry : c.history) history.push_back(entry);
-      session_->execute("UPDATE taskengine_tasks SET history = $2 WHERE id = $1",
-                        {task.id, history.dump()});
+      session_->send("UPDATE taskengine_tasks SET history = $2 WHERE id = $1",
+                     {task.id, history.dump()});
     }
     if (c.state == TaskState::Waiting && task.state == TaskState::Running) {
       // Handed back unstarted, or interrupted by a shutdown: as requeue(),
       // in this batch's transaction. (A task asked to cancel meanwhile
       // ends canceled below.)
-      session_->execute(
+      session_->send(
           "UPDATE taskengine_tasks SET state = 'waiting', attempt = attempt - 1, "
           "worker_id = NULL, started_at = NULL, reason = $2 WHERE id = $1",
           {task.id, optional_value(c.reason)});
@@ -692,7 +723,7 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     if (task.state == TaskState::Canceling) final_state = TaskState::Canceled;
     std::optional<std::string> reason = c.reason;
     if (final_state == TaskState::Canceled && !reason) reason = "canceled";
-    session_->execute(
+    session_->send(
         "UPDATE taskengine_tasks SET state = $2, finished_at = $3, result = $4, error = $5, "
         "reason = $6 WHERE id = $1",
         {task.id, std::string(to_string(final_state)), now,
@@ -702,7 +733,7 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
       queue().remove(task.id);
     finished.push_back(task.id);
   }
-  settle_dependents(finished, now);
+  settle_dependents(finished, now, probes);
   commit(txn);
   return applied;
 }

@@ -70,7 +70,10 @@ class SqlStore final : public Store {
   void require_task(TaskId id);
   bool write_one_output(const TaskOutput& output, Micros now);
   void lock_scheduling();
-  bool worker_online(WorkerId id);
+  // Whether a worker is online, read with a lock that holds off its
+  // recovery: sent ahead (send_worker_online), read after the next query.
+  Pending send_worker_online(WorkerId id);
+  static bool online(const Pending& answer);
   // Marks claimed tasks running for `worker` and fills in their attempt,
   // fence and resolved $retval arguments.
   void start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now);
@@ -81,10 +84,17 @@ class SqlStore final : public Store {
   // Dispatch (sql_store_dispatch.cpp). `known_groups`: task groups already
   // found to exist in this transaction, so each is read once.
   TaskId insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>& known_groups);
-  // Consecutive simple specs sharing their options, in multi-row INSERTs;
-  // appends their ids in order.
+  // A multi-row INSERT sent ahead: its `rows` ids go to ids[offset...].
+  struct BulkInsert {
+    std::size_t offset;
+    std::size_t rows;
+    Pending ids;
+  };
+  // Consecutive simple specs sharing their options, in multi-row INSERTs
+  // sent ahead; reserves their places in `ids`, filled from `bulk` once
+  // the statements have answered.
   void insert_simple_run(std::span<const TaskSpec> run, Micros now, std::set<GroupId>& known_groups,
-                         std::vector<TaskId>& ids);
+                         std::vector<TaskId>& ids, std::vector<BulkInsert>& bulk);
   void require_group(GroupId group, std::set<GroupId>& known_groups);
   // on_unblock reactions (sql_store_unblock.cpp): what insert_task stores in
   // the on_unblock column (null: nothing to do), and applying it when the
@@ -94,6 +104,11 @@ class SqlStore final : public Store {
   // Settles blocked dependents of tasks that just reached a final state:
   // unblocks them, or skips them (and, in turn, their dependents).
   void settle_dependents(std::vector<TaskId> finished, Micros now);
+  // The same, with `probes` (send_dependents_probe of a superset of
+  // `finished`) already sent: which of them have dependents at all.
+  void settle_dependents(std::vector<TaskId> finished, Micros now,
+                         const std::vector<Pending>& probes);
+  std::vector<Pending> send_dependents_probe(const std::vector<TaskId>& ids);
   // Ends one running attempt as failed, or requeues it when its retry
   // policy allows another try. Returns true if the task reached a final state.
   bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now);

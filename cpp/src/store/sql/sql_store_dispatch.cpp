@@ -65,6 +65,27 @@ const std::string& bulk_sql(std::size_t log2) {
   return texts.at(log2);
 }
 
+// Requirements and retry policies are stored without the fields that keep
+// their defaults (from_json fills them back in): most tasks store "{}" for
+// both, and every version of their row is ~170 bytes smaller (each update
+// on PostgreSQL writes the whole new version to the WAL).
+std::string without_defaults(const Json& full, const Json& defaults) {
+  Json out = Json::object();
+  for (const auto& [key, value] : full.items())
+    if (auto it = defaults.find(key); it == defaults.end() || *it != value) out[key] = value;
+  return out.dump();
+}
+
+std::string stored_json(const Requirements& requirements) {
+  static const Json defaults = Requirements{}.to_json();
+  return without_defaults(requirements.to_json(), defaults);
+}
+
+std::string stored_json(const RetryPolicy& retry) {
+  static const Json defaults = RetryPolicy{}.to_json();
+  return without_defaults(retry.to_json(), defaults);
+}
+
 // A {"$retval": id} argument needs its task in depends_on.
 void check_retvals(const TaskSpec& spec) {
   for (TaskId ref : scheduler::retval_references(spec.payload))
@@ -106,8 +127,9 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
   // The setting ends with the transaction.
   if (session_->dialect() == Dialect::Postgres &&
       std::count_if(specs.begin(), specs.end(), is_simple) >= kGenericPlanRows)
-    session_->execute_script("SET LOCAL plan_cache_mode = force_generic_plan");
+    session_->send("SET LOCAL plan_cache_mode = force_generic_plan");
   std::set<GroupId> known_groups;
+  std::vector<BulkInsert> bulk;
   for (std::size_t start = 0; start < specs.size();) {
     if (!is_simple(specs[start])) {
       ids.push_back(insert_task(specs[start], now, known_groups));
@@ -118,10 +140,21 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
     while (end < specs.size() && is_simple(specs[end]) &&
            same_shared_fields(specs[start], specs[end]))
       ++end;
-    insert_simple_run(std::span(specs).subspan(start, end - start), now, known_groups, ids);
+    insert_simple_run(std::span(specs).subspan(start, end - start), now, known_groups, ids, bulk);
     start = end;
   }
   commit(txn);
+  for (auto& insert : bulk) {
+    const Rows& returned = insert.ids.rows();
+    if (returned.size() != insert.rows)
+      throw StoreError("a bulk insert of " + std::to_string(insert.rows) + " tasks returned " +
+                       std::to_string(returned.size()) + " ids");
+    // RETURNING promises no order, but both engines number a single
+    // INSERT's rows in VALUES order: ascending ids are the specs' order.
+    auto first = ids.begin() + static_cast<std::ptrdiff_t>(insert.offset);
+    for (std::size_t i = 0; i < insert.rows; ++i) first[i] = returned[i].integer(0);
+    std::sort(first, first + static_cast<std::ptrdiff_t>(insert.rows));
+  }
   return ids;
 }
 
@@ -133,7 +166,8 @@ void SqlStore::require_group(GroupId group, std::set<GroupId>& known_groups) {
 }
 
 void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
-                                 std::set<GroupId>& known_groups, std::vector<TaskId>& ids) {
+                                 std::set<GroupId>& known_groups, std::vector<TaskId>& ids,
+                                 std::vector<BulkInsert>& bulk) {
   for (const auto& spec : run) {
     check_retvals(spec);
     if (spec.task_group) require_group(*spec.task_group, known_groups);
@@ -146,9 +180,9 @@ void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
                       kNoResources,
                       std::string("[]"),
                       std::int64_t{first.allow_failure ? 1 : 0},
-                      first.requirements.to_json().dump(),
+                      stored_json(first.requirements),
                       first.requirements.worker_type,
-                      first.retry.to_json().dump(),
+                      stored_json(first.retry),
                       optional_value(first.timeout_seconds),
                       first.history.dump()};
   std::size_t limit = session_->max_parameters();
@@ -157,7 +191,12 @@ void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
       std::clamp(std::bit_floor(fit), std::size_t{1}, std::size_t{1} << kMaxBulkLog2);
   Params params;
   for (std::size_t done = 0; done < run.size();) {
-    std::size_t rows = std::bit_floor(std::min(max_rows, run.size() - done));
+    // Full statements first, then the rest from the smallest power of two
+    // up; the first statement is then small when the run is (a batch of
+    // 1,000: 8, 32, 64, ... rows), so the server starts inserting while the
+    // larger ones are built.
+    std::size_t left = run.size() - done;
+    std::size_t rows = left >= max_rows ? max_rows : std::size_t{1} << std::countr_zero(left);
     params = shared;
     params.reserve(kSharedParams + rows * kRowParams);
     for (const auto& spec : run.subspan(done, rows)) {
@@ -167,15 +206,10 @@ void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
       params.push_back(optional_value(spec.not_before));
       params.push_back(optional_value(spec.task_group));
     }
-    Rows returned = session_->query(bulk_sql(std::countr_zero(rows)), params);
-    if (returned.size() != rows)
-      throw StoreError("a bulk insert of " + std::to_string(rows) + " tasks returned " +
-                       std::to_string(returned.size()) + " ids");
-    // RETURNING promises no order, but both engines number a single INSERT's
-    // rows in VALUES order: ascending ids are the specs' order.
-    std::size_t before = ids.size();
-    for (const auto& row : returned) ids.push_back(row.integer(0));
-    std::sort(ids.begin() + static_cast<std::ptrdiff_t>(before), ids.end());
+    // Sent ahead: the server inserts this chunk while the next is built,
+    // and a single dispatch is one round trip with its COMMIT.
+    bulk.push_back({ids.size(), rows, session_->send(bulk_sql(std::countr_zero(rows)), params)});
+    ids.resize(ids.size() + rows);  // filled in from the RETURNING ids after commit
     done += rows;
   }
   became_ready_.insert(first.requirements.worker_type);
@@ -223,9 +257,9 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>
        optional_value(spec.task_group),
        Json(spec.depends_on).dump(),
        std::int64_t{spec.allow_failure ? 1 : 0},
-       spec.requirements.to_json().dump(),
+       stored_json(spec.requirements),
        spec.requirements.worker_type,
-       spec.retry.to_json().dump(),
+       stored_json(spec.retry),
        optional_value(spec.timeout_seconds),
        optional_value(spec.unique_key),
        optional_value(reason),

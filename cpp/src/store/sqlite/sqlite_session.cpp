@@ -145,6 +145,13 @@ std::int64_t SqliteSession::execute(const std::string& sql, const Params& params
   return sqlite3_changes64(db_.get());
 }
 
+Pending SqliteSession::send(const std::string& sql, const Params& params) {
+  Pending pending;
+  Rows rows = query(sql, params);
+  pending.fulfil(std::move(rows), sqlite3_changes64(db_.get()));
+  return pending;
+}
+
 std::size_t SqliteSession::max_parameters() const {
   // SQLITE_MAX_VARIABLE_NUMBER as compiled in (32766 since 3.32).
   return static_cast<std::size_t>(sqlite3_limit(db_.get(), SQLITE_LIMIT_VARIABLE_NUMBER, -1));

@@ -27,6 +27,9 @@ class SqliteSession final : public Session {
   void rollback() override;
   Rows query(const std::string& sql, const Params& params) override;
   std::int64_t execute(const std::string& sql, const Params& params) override;
+  // Nothing to gain from waiting later in-process: runs at once.
+  Pending send(const std::string& sql, const Params& params) override;
+  void flush() override {}
   void execute_script(const std::string& sql) override;
   bool table_exists(const std::string& table) override;
   std::size_t max_parameters() const override;
