@@ -84,8 +84,8 @@ def ratios_table(
     ]
     for metric in METRICS:
         row = table.get((metric.workload, metric.key))
-        if not row or metric.taskengine_only:
-            continue
+        if not row or metric.taskengine_only or not any(peer in row for peer in peers):
+            continue  # nothing to compare with (e.g. the soak, run for taskengine only)
         for store in ours:
             cells = [ratio(metric, row.get(store), row.get(peer)) for peer in peers]
             better = ">1 better" if metric.higher_is_better else "<1 better"
