@@ -19,6 +19,7 @@ Runs from the project's .venv; PostgreSQL runs need ``psql``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,28 @@ def backend_cpu(admin_url: str | None, database: str) -> dict[str, float]:
             continue  # gone meanwhile
         used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return used
+
+
+@contextlib.contextmanager
+def scratch_store(
+    store: str, postgres_admin: str, name: str
+) -> Iterator[tuple[str, str | None, str]]:
+    """A store for one run, removed afterwards: its URL, the admin URL (None for SQLite) and
+    the scratch database's name."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"te-{name}-"))
+    database = f"bench_{name}_{uuid.uuid4().hex[:10]}"
+    admin = None if store == "sqlite" else postgres_admin
+    if admin is None:
+        url = f"sqlite://{scratch / 'taskengine.db'}"
+    else:
+        psql(admin, f'CREATE DATABASE "{database}"')
+        url = admin.rsplit("/", 1)[0] + "/" + database
+    try:
+        yield url, admin, database
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if admin is not None:
+            psql(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def wait_exit(pid: int, timeout: float) -> resource.struct_rusage | None:
@@ -192,18 +216,12 @@ def describe(result: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", default="drain,e2e", help="drain,e2e")
+def add_run_options(parser: argparse.ArgumentParser, tasks: int) -> None:
+    """The options of a profile's runs: stores, tasks, runs, slots, PostgreSQL."""
     parser.add_argument("--stores", default="sqlite,postgresql", help="sqlite,postgresql")
-    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--tasks", type=int, default=tasks)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument(
-        "--worker",
-        default=str(Path(sys.executable).parent / "taskengine-worker"),
-        help="the worker binary (default: the one beside this Python)",
-    )
     parser.add_argument(
         "--postgres-admin",
         default=os.environ.get(
@@ -211,40 +229,57 @@ def main(argv: list[str] | None = None) -> int:
         ),
         help="admin URL; each run creates and drops a scratch database [TASKENGINE_TEST_POSTGRES]",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="drain,e2e", help="drain,e2e")
+    add_run_options(parser, tasks=2000)
+    parser.add_argument(
+        "--worker",
+        default=str(Path(sys.executable).parent / "taskengine-worker"),
+        help="the worker binary (default: the one beside this Python)",
+    )
     args = parser.parse_args(argv)
     failed = False
     for mode in args.modes.split(","):
         for store in args.stores.split(","):
-            rates: list[float] = []
-            for run in range(args.runs):
-                scratch = Path(tempfile.mkdtemp(prefix="te-commands-"))
-                database = f"bench_commands_{uuid.uuid4().hex[:10]}"
-                admin = None if store == "sqlite" else args.postgres_admin
-                if admin is None:
-                    url = f"sqlite://{scratch / 'taskengine.db'}"
-                else:
-                    psql(admin, f'CREATE DATABASE "{database}"')
-                    url = admin.rsplit("/", 1)[0] + "/" + database
-                try:
-                    result = measure(mode, url, admin, database, args)
-                finally:
-                    shutil.rmtree(scratch, ignore_errors=True)
-                    if admin is not None:
-                        psql(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-                failed = failed or bool(result["problem"])
-                status = "ok" if not result["problem"] else f"FAILED: {result['problem']}"
-                print(
-                    f"  run {run + 1} {mode:<5} {store:<10} n={args.tasks} {describe(result)} "
-                    f"[load {result['load_average']:.1f}] {status}",
-                    flush=True,
-                )
-                rates.append(result["tasks_per_s"])
-            print(
-                f"{mode} {store}: {statistics.median(rates):,.0f} tasks/s "
-                f"({min(rates):,.0f}-{max(rates):,.0f})",
-                flush=True,
-            )
+
+            def one_run(store: str = store, mode: str = mode) -> dict[str, Any]:
+                with scratch_store(store, args.postgres_admin, "commands") as scratch:
+                    return measure(mode, *scratch, args)
+
+            label = f"{mode:<5} {store:<10}"
+            failed = not run_series(label, args.runs, args.tasks, one_run, describe) or failed
     return 1 if failed else 0
+
+
+def run_series(
+    label: str,
+    runs: int,
+    tasks: int,
+    measure_run: Callable[[], dict[str, Any]],
+    describe_result: Callable[[dict[str, Any]], str],
+) -> bool:
+    """Measure ``runs`` times, printing each run and the median rate; whether all were ok."""
+    ok = True
+    rates: list[float] = []
+    for run in range(runs):
+        result = measure_run()
+        ok = ok and not result["problem"]
+        status = "ok" if not result["problem"] else f"FAILED: {result['problem']}"
+        print(
+            f"  run {run + 1} {label} n={tasks} {describe_result(result)} "
+            f"[load {result['load_average']:.1f}] {status}",
+            flush=True,
+        )
+        rates.append(result["tasks_per_s"])
+    print(
+        f"{label.strip()}: {statistics.median(rates):,.0f} tasks/s "
+        f"({min(rates):,.0f}-{max(rates):,.0f})",
+        flush=True,
+    )
+    return ok
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from types import CoroutineType
 from typing import Any, BinaryIO
 
-from taskengine._executor_context import TaskRun
+from taskengine._executor_context import TaskRun, go_home
 from taskengine._functions import resolve
 from taskengine._traceback import error_info, serialize_exception
 from taskengine.errors import FunctionNotFound, TaskCanceled
@@ -54,9 +54,11 @@ _decode = json.loads
 
 def _write(data: bytes) -> None:
     """Write all of ``data`` to the protocol channel (one line, unbuffered)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(_channel, view) :]
+    written = os.write(_channel, data)
+    if written < len(data):  # a pipe takes a short line whole: long ones only
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(_channel, view) :]
 
 
 def _send(message: dict[str, Any]) -> None:
@@ -112,7 +114,7 @@ def _serve(requests: BinaryIO) -> int:
             continue
         request: Any = None
         try:
-            request = decode(line)
+            request = decode(line.decode())  # a str: loads() skips guessing the encoding
             request_id = request["id"]
             path = request["function"]
             args = request.get("args") or []
@@ -129,6 +131,7 @@ def _serve(requests: BinaryIO) -> int:
 
         function = functions.get(path)
         if function is None:
+            go_home()  # relative sys.path entries name directories from there
             try:
                 function = resolve(path)
             except FunctionNotFound as exc:
@@ -153,6 +156,7 @@ def _serve(requests: BinaryIO) -> int:
                 run.finish()  # the task's output goes out before its result
         except BaseException as exc:  # SystemExit included: a task cannot end the executor
             _current_id = None
+            go_home()  # source lines of relative file names are found from there
             write(_error_line(request_id, serialize_exception(exc, skip=1)))
             if isinstance(exc, TaskCanceled):
                 # The group is being terminated: leave now rather than make the worker
@@ -161,11 +165,15 @@ def _serve(requests: BinaryIO) -> int:
             continue
         _current_id = None
         try:
-            data = encode({"id": request_id, "ok": True, "result": result}).encode("ascii")
+            data = b"null" if result is None else encode(result).encode("ascii")
         except (TypeError, ValueError, RecursionError) as exc:
             write(_not_serializable(request_id, path, result, exc))
             continue
-        write(data + b"\n")
+        if type(request_id) is int:  # the worker's ids are: skip the dict and its keys
+            write(b'{"id":%d,"ok":true,"result":%b}\n' % (request_id, data))
+        else:
+            identity = encode(request_id).encode("ascii")
+            write(b'{"id":%b,"ok":true,"result":%b}\n' % (identity, data))
     return 0
 
 

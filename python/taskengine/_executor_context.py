@@ -4,7 +4,18 @@ Each task attempt starts in an empty working directory under the executor's own 
 directory, as its cwd; whatever it leaves there is removed when it ends. The directory's path
 stays the same from task to task: creating and removing a directory per task costs
 milliseconds of I/O wait on some file systems (ext4 mounted with ``discard``), while emptying
-one only when a task left something costs nothing for the tasks that did not.
+one only when a task left something costs nothing for the tasks that did not. Whether it did
+is told by the directory's mtime, without listing it: once the directory is known to be
+empty its mtime is set to a mark (:data:`_EMPTY_MARK_NS`), and creating, removing or renaming
+an entry in it sets the mtime to the current time (POSIX), which is never the mark. So after
+a task one ``stat`` says "untouched", and only otherwise is the directory listed (and emptied
+if it holds something). On a file system that does not keep the mark as set, the directory
+is listed after every task, as before.
+
+A task enters the directory with one ``chdir``, and the executor stays there after the task:
+it goes back to its own starting directory (:func:`go_home`) only before work that may depend
+on it (importing a module, rendering a traceback), so a no-op task costs one ``chdir``, not
+two.
 
 The context itself and its output pipe (:mod:`taskengine._executor_sink`) are built only when
 a task asks for them. This module is imported by every executor before it reports ready, so
@@ -16,6 +27,7 @@ the native core.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,12 +37,22 @@ from taskengine import _current
 if TYPE_CHECKING:
     from taskengine._context import TaskContext
 
-__all__ = ["TaskRun"]
+__all__ = ["TaskRun", "go_home"]
 
 _home = os.getcwd()
 _base = ""  # the executor's own temporary directory, made on first use
 _workdir = ""
 _staging = ""
+_look_next = False  # list _workdir after the next task whatever its mtime says
+# The mtime of a working directory known to be empty: 2000-01-01 UTC, a whole even second,
+# which every file system stores exactly (FAT: 2 s steps from 1980).
+_EMPTY_MARK_NS = 946_684_800 * 1_000_000_000
+
+
+def go_home() -> None:
+    """Go back to the directory the executor started in (tasks leave it in theirs)."""
+    with contextlib.suppress(OSError):  # it is gone: stay, as a task would have found it
+        os.chdir(_home)
 
 
 def _remove_tree(path: str) -> None:
@@ -56,6 +78,29 @@ def _make_base() -> None:
     os.mkdir(_workdir)
     os.mkdir(_staging)
     _base = base
+    _mark_new_workdir()
+
+
+def _mark_new_workdir() -> None:
+    """Mark the (new, empty) working directory."""
+    global _look_next
+    _mark_empty(_workdir)
+    # Something may have landed between mkdir and the mark (a task's stray child).
+    _look_next = True
+
+
+def _mark_empty(path: str) -> None:
+    """Set ``path``'s mtime to the mark (best effort: no mark means listing every time)."""
+    with contextlib.suppress(OSError):
+        os.utime(path, ns=(_EMPTY_MARK_NS, _EMPTY_MARK_NS))
+
+
+def _untouched(path: str) -> bool:
+    """Whether no entry was created, removed or renamed in ``path`` since it was marked."""
+    try:
+        return os.stat(path).st_mtime_ns == _EMPTY_MARK_NS
+    except OSError:  # the task removed it
+        return False
 
 
 def _clear() -> None:
@@ -71,6 +116,7 @@ def _clear() -> None:
     else:
         threading.Thread(target=_remove_tree, args=(trash,), daemon=True).start()
     os.mkdir(_workdir)
+    _mark_new_workdir()
 
 
 class TaskRun:
@@ -109,17 +155,24 @@ class TaskRun:
             self.context.abort()
 
     def finish(self) -> None:
-        """Send the last output, leave the working directory and empty it."""
+        """Send the last output and empty the working directory if the task left something.
+
+        The process stays in the directory (see :func:`go_home`): it is renamed away, not
+        removed, when emptied, so that is no obstacle.
+        """
+        global _look_next
         try:
             if self.context is not None:
                 self.context.close()
         finally:
             _current.activate_process(None)
-            os.chdir(_home)
-            try:
-                with os.scandir(_workdir) as entries:
-                    left_something = next(entries, None) is not None
-            except OSError:  # the task removed or replaced it
-                left_something = True
-            if left_something:
-                _clear()
+            if _look_next or not _untouched(_workdir):
+                _look_next = False
+                _mark_empty(_workdir)  # first: an entry added from now on changes the mtime
+                try:
+                    with os.scandir(_workdir) as entries:
+                        left_something = next(entries, None) is not None
+                except OSError:  # the task removed or replaced it
+                    left_something = True
+                if left_something:
+                    _clear()

@@ -109,6 +109,36 @@ TEST_F(PythonExecutorTest, OneProcessServesManyTasks) {
   }
 }
 
+TEST_F(PythonExecutorTest, LongResponseLinesSpanSeveralReads) {
+  auto executor = make_executor();
+  const std::string big(300000, 'x');  // several 64 KiB reads, a line cut in the middle
+  for (int id = 1; id <= 3; ++id) {
+    const PythonOutcome outcome = call(*executor, id, "add", {big, std::to_string(id)});
+    ASSERT_TRUE(outcome.ok) << outcome.error.dump();
+    EXPECT_EQ(outcome.result, big + std::to_string(id));
+  }
+}
+
+TEST_F(PythonExecutorTest, RenderedRequestLinesRun) {
+  auto executor = make_executor();
+  const PythonOutcome outcome = executor->run(
+      5, "{\"id\":5,\"function\":\"sample_tasks:add\",\"args\":[1,2]}\n", nullptr, nullptr);
+  ASSERT_TRUE(outcome.ok) << outcome.error.dump();
+  EXPECT_EQ(outcome.result, 3);
+  EXPECT_THROW(executor->run(6, "{\"id\":6}", nullptr, nullptr), InvalidArgument);
+}
+
+TEST_F(PythonExecutorTest, CompactNoneResponseIsTakenAndALateOneDropped) {
+  auto executor = make_executor();
+  const PythonOutcome none = call(*executor, 41, "compact_none");
+  ASSERT_TRUE(none.ok) << none.error.dump();
+  EXPECT_TRUE(none.result.is_null());
+  // The stand-in's own response for 41 comes after: the next task is not mistaken for it.
+  const PythonOutcome next = call(*executor, 42, "add", {2, 2});
+  ASSERT_TRUE(next.ok) << next.error.dump();
+  EXPECT_EQ(next.result, 4);
+}
+
 TEST_F(PythonExecutorTest, DeathGivesExecutorLostAndTheNextRunStartsFresh) {
   auto executor = make_executor();
   const pid_t before = call(*executor, 1, "getpid").result.get<pid_t>();

@@ -108,28 +108,33 @@ struct PythonExecutor::Process {
   bool eof = false;
   bool ready = false;
 
+  // The next line the executor wrote, without its '\n' (valid until the next
+  // call), or nullopt once it is gone.
+  std::optional<std::string_view> read_line();
   // The next JSON object the executor wrote, or nullopt once it is gone.
   std::optional<Json> read_message();
+  // `line` as a JSON object; nullopt (and a warning) when it is not one.
+  std::optional<Json> parse_message(std::string_view line) const;
 
  private:
-  std::optional<std::string> next_line();
+  std::optional<std::string_view> next_line();
   bool fill(int timeout_ms);
 };
 
-std::optional<std::string> PythonExecutor::Process::next_line() {
+std::optional<std::string_view> PythonExecutor::Process::next_line() {
   const auto newline = buffer.find('\n', consumed);
   if (newline == std::string::npos) return std::nullopt;
-  std::string line = buffer.substr(consumed, newline - consumed);
+  const std::string_view line(buffer.data() + consumed, newline - consumed);
   consumed = newline + 1;
-  if (consumed > buffer.size() / 2) {  // compact now and then, not per line
-    buffer.erase(0, consumed);
-    consumed = 0;
-  }
   return line;
 }
 
 // Reads what is available within timeout_ms; false when nothing came.
 bool PythonExecutor::Process::fill(int timeout_ms) {
+  if (consumed > 0) {  // only here: lines handed out stay valid until the next read
+    buffer.erase(0, consumed);
+    consumed = 0;
+  }
   pollfd pfd{responses.get(), POLLIN, 0};
   const int ready_fds = ::poll(&pfd, 1, timeout_ms);
   if (ready_fds < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
@@ -145,15 +150,23 @@ bool PythonExecutor::Process::fill(int timeout_ms) {
   return n != 0;
 }
 
+std::optional<Json> PythonExecutor::Process::parse_message(std::string_view line) const {
+  Json message = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (message.is_object()) return message;
+  // The real executor keeps user output off this pipe; say so if it leaks.
+  spdlog::warn("python executor {}: ignoring a line that is not a JSON object: {:.200}", pid, line);
+  return std::nullopt;
+}
+
 std::optional<Json> PythonExecutor::Process::read_message() {
+  while (auto line = read_line())
+    if (auto message = parse_message(*line)) return message;
+  return std::nullopt;
+}
+
+std::optional<std::string_view> PythonExecutor::Process::read_line() {
   for (;;) {
-    while (auto line = next_line()) {
-      Json message = Json::parse(*line, nullptr, /*allow_exceptions=*/false);
-      if (message.is_object()) return message;
-      // The real executor keeps user output off this pipe; say so if it leaks.
-      spdlog::warn("python executor {}: ignoring a line that is not a JSON object: {:.200}", pid,
-                   *line);
-    }
+    if (auto line = next_line()) return line;
     if (eof) return std::nullopt;
     if (fill(kExitCheckMs)) continue;
     // Silence: a grandchild may hold the pipe open after the executor died,
@@ -261,6 +274,15 @@ PythonOutcome PythonExecutor::run(const Json& request, const std::function<void(
                                   const std::function<void(const Json&)>& on_message) {
   if (!request.is_object() || !request.contains("id") || !request["id"].is_number_integer())
     throw InvalidArgument("python executor request must be an object with an integer 'id'");
+  const std::string line = request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  return run(request["id"].get<std::int64_t>(), line, on_started, on_message);
+}
+
+PythonOutcome PythonExecutor::run(std::int64_t id, std::string_view request_line,
+                                  const std::function<void(pid_t)>& on_started,
+                                  const std::function<void(const Json&)>& on_message) {
+  if (request_line.empty() || request_line.back() != '\n')
+    throw InvalidArgument("python executor request line must end with a newline");
   discard_if_exited();
   if (!process_) {
     try {
@@ -287,19 +309,25 @@ PythonOutcome PythonExecutor::run(const Json& request, const std::function<void(
       }
     }
 
-    const std::string line = request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
-    if (!write_all(process_->requests.get(), line)) return lost("while receiving a task");
-    const Json& id = request["id"];
+    if (!write_all(process_->requests.get(), request_line)) return lost("while receiving a task");
+    const Json id_json(id);
+    // What taskengine._executor writes for a task that returned None, as no-op
+    // tasks do: recognised without parsing it.
+    const std::string none_result =
+        "{\"id\":" + std::to_string(id) + ",\"ok\":true,\"result\":null}";
     for (;;) {
-      auto message = process_->read_message();
-      if (!message) return lost("while running a task");
+      auto line = process_->read_line();
+      if (!line) return lost("while running a task");
+      if (*line == none_result) return PythonOutcome{true, nullptr, nullptr};
+      auto message = process_->parse_message(*line);
+      if (!message) continue;
       if (!message->contains("ok")) {
         if (on_message) on_message(*message);
         continue;
       }
-      if (message->value("id", Json()) != id) {
+      if (message->value("id", Json()) != id_json) {
         spdlog::warn("python executor {}: dropping a response for id {} while waiting for id {}",
-                     process_->pid, message->value("id", Json()).dump(), id.dump());
+                     process_->pid, message->value("id", Json()).dump(), id);
         continue;
       }
       if (message->value("ok", false))

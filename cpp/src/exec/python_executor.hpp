@@ -7,10 +7,12 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "taskengine/json.hpp"
@@ -54,6 +56,12 @@ class PythonExecutor {
   // that error (e.g. "ImportError"); a python_exe that cannot be started gives
   // "ExecutorStartError". Throws InvalidArgument for a request without an id.
   PythonOutcome run(const Json& request, const std::function<void(pid_t)>& on_started,
+                    const std::function<void(const Json&)>& on_message);
+  // The same for a request already rendered as one JSON line (ending in '\n')
+  // whose "id" is `id`: the slot renders its requests without building a Json
+  // of them. Throws InvalidArgument for a line without its '\n'.
+  PythonOutcome run(std::int64_t id, std::string_view request_line,
+                    const std::function<void(pid_t)>& on_started,
                     const std::function<void(const Json&)>& on_message);
 
   // Closes stdin, waits up to 2 s for the process to exit, then

@@ -15,6 +15,29 @@ Json error_json(const std::string& type, const std::string& message) {
   return {{"type", type}, {"message", message}, {"traceback", Json::array()}};
 }
 
+// The executor's request for a function task, rendered piece by piece: a Json
+// object of it would copy the payload's args and kwargs once per task.
+std::string function_request_line(const Task& task) {
+  static const Json no_args = Json::array();
+  static const Json no_kwargs = Json::object();
+  auto field = [&task](const char* key, const Json& fallback) -> const Json& {
+    auto it = task.payload.find(key);  // end() when the payload is not an object
+    return it != task.payload.end() ? *it : fallback;
+  };
+  std::string line = "{\"id\":" + std::to_string(task.id) +
+                     ",\"attempt\":" + std::to_string(task.attempt) + ",\"function\":";
+  auto append = [&line](const Json& value) {
+    line += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  };
+  append(Json(task.payload.value("function", task.name)));
+  line += ",\"args\":";
+  append(field("args", no_args));
+  line += ",\"kwargs\":";
+  append(field("kwargs", no_kwargs));
+  line += "}\n";
+  return line;
+}
+
 }  // namespace
 
 Slot::Slot(int index, std::string python, std::vector<std::string> imports,
@@ -220,11 +243,7 @@ Completion Slot::run_command_task(const Task& task) {
 }
 
 Completion Slot::run_function_task(const Task& task) {
-  Json request = {{"id", task.id},
-                  {"attempt", task.attempt},
-                  {"function", task.payload.value("function", task.name)},
-                  {"args", task.payload.value("args", Json::array())},
-                  {"kwargs", task.payload.value("kwargs", Json::object())}};
+  const std::string request = function_request_line(task);
   auto on_started = [this](pid_t pgid) {
     pgid_ = pgid;
     if (kill_reason_ != KillReason::None) ::kill(-pgid, SIGKILL);
@@ -233,7 +252,7 @@ Completion Slot::run_function_task(const Task& task) {
   auto on_message = [this, &task](const Json& message) {
     if (message.value("id", Json()) == Json(task.id)) output_.add(task.id, task.fence, message);
   };
-  exec::PythonOutcome outcome = python_.run(request, on_started, on_message);
+  exec::PythonOutcome outcome = python_.run(task.id, request, on_started, on_message);
   if (outcome.ok)
     return {task.id, task.fence, TaskState::Completed, outcome.result, nullptr, std::nullopt};
   std::string type = outcome.error.value("type", "Error");
