@@ -1,6 +1,10 @@
 #include "store/sql/resource_queue.hpp"
 
 #include <algorithm>
+#include <array>
+#include <bit>
+
+#include "taskengine/json.hpp"
 
 namespace taskengine::sql {
 namespace {
@@ -12,24 +16,44 @@ using scheduler::ResourceState;
 
 // Statements with an id list are cut into chunks of this many parameters.
 constexpr std::size_t kIdChunk = 500;
+// Resources per state read: padded to a power of two up to this, so a
+// session prepares at most 9 texts of it.
+constexpr std::size_t kMaxStatesLog2 = 8;
 
-// One round trip reads a resource's state: its strongest active holder and
-// the first queued holder of each kind and holder state, each one LIMIT 1
-// index probe on (resource, holder, exclusive, queue_rank, task_id).
-const std::string kStateSql = [] {
-  auto first = [](int tag, const char* holder, const char* exclusive) {
-    return std::string("SELECT ") + std::to_string(tag) +
-           " AS tag, queue_rank, task_id FROM (SELECT queue_rank, task_id FROM "
-           "taskengine_task_resources WHERE resource = $1 AND holder = '" +
-           holder + "' AND exclusive = " + exclusive + " ORDER BY queue_rank, task_id LIMIT 1) q" +
-           std::to_string(tag);
+// The state of a list of resources in one statement: per resource, its
+// strongest active holder and the first queued holder of each kind and
+// holder state, each a LIMIT 1 probe of the index (resource, holder,
+// exclusive, queue_rank, task_id), in queue order. Nothing reads a queue
+// past its head, whatever its length.
+std::string build_state_sql(std::size_t resources) {
+  auto first = [](const char* column, const char* holder, const char* exclusive) {
+    return std::string("(SELECT q.") + column +
+           " FROM taskengine_task_resources q WHERE q.resource = r.column1 AND q.holder = '" +
+           holder + "' AND q.exclusive = " + exclusive +
+           " ORDER BY q.queue_rank, q.task_id LIMIT 1)";
   };
-  return "SELECT tag, queue_rank, task_id FROM (SELECT CASE WHEN exclusive THEN 1 ELSE 0 END "
-         "AS tag, 0 AS queue_rank, 0 AS task_id FROM taskengine_task_resources WHERE resource = "
-         "$1 AND holder = 'active' ORDER BY exclusive DESC LIMIT 1) active UNION ALL " +
-         first(2, "waiting", "TRUE") + " UNION ALL " + first(3, "ready", "TRUE") + " UNION ALL " +
-         first(4, "waiting", "FALSE") + " UNION ALL " + first(5, "ready", "FALSE");
-}();
+  std::string sql =
+      "SELECT r.column1, (SELECT a.exclusive FROM taskengine_task_resources a WHERE a.resource = "
+      "r.column1 AND a.holder = 'active' ORDER BY a.exclusive DESC LIMIT 1)";
+  for (const auto& [holder, exclusive] :
+       {std::pair{"waiting", "TRUE"}, std::pair{"ready", "TRUE"}, std::pair{"waiting", "FALSE"},
+        std::pair{"ready", "FALSE"}})
+    sql +=
+        ", " + first("queue_rank", holder, exclusive) + ", " + first("task_id", holder, exclusive);
+  sql += " FROM (VALUES ";
+  for (std::size_t i = 1; i <= resources; ++i)
+    sql += (i == 1 ? "(CAST($" : ", (CAST($") + std::to_string(i) + " AS TEXT))";
+  return sql + ") AS r";
+}
+
+const std::string& state_sql(std::size_t log2) {
+  static const std::array<std::string, kMaxStatesLog2 + 1> texts = [] {
+    std::array<std::string, kMaxStatesLog2 + 1> out;
+    for (std::size_t k = 0; k <= kMaxStatesLog2; ++k) out[k] = build_state_sql(std::size_t{1} << k);
+    return out;
+  }();
+  return texts.at(log2);
+}
 
 // Whether any queued shared holder can lie in `range`: none does when the
 // first one is already past its end. Saves a query on queues without any.
@@ -37,33 +61,59 @@ bool may_hold_shared(const ResourceState& state, const PlaceRange& range) {
   return state.first_shared && (!range.to || *state.first_shared < *range.to);
 }
 
-void keep_first(std::optional<QueuePlace>& slot, QueuePlace place) {
+void keep_first(std::optional<QueuePlace>& slot, const Row& row, std::size_t column) {
+  if (row.is_null(column)) return;
+  QueuePlace place{row.integer(column), row.integer(column + 1)};
   if (!slot || place < *slot) slot = place;
+}
+
+// Row keys (task_id, resource) per statement: padded to a power of two up
+// to this, so a session prepares at most 9 texts of each statement.
+constexpr std::size_t kMaxKeysLog2 = 8;
+
+std::vector<std::pair<TaskId, std::string>> keys_of(
+    const std::vector<ResourceQueue::Wants>& tasks) {
+  std::vector<std::pair<TaskId, std::string>> keys;
+  for (const auto& task : tasks) {
+    for (const auto& resource : task.exclusive) keys.emplace_back(task.id, resource);
+    for (const auto& resource : task.shared) keys.emplace_back(task.id, resource);
+  }
+  return keys;
 }
 
 }  // namespace
 
-void ResourceQueue::add(TaskId id, int priority, const std::vector<std::string>& exclusive,
-                        const std::vector<std::string>& shared, bool queued) {
-  if (exclusive.empty() && shared.empty()) return;
-  std::int64_t rank = QueuePlace::of(priority, id).rank;
-  const char* holder = queued ? "waiting" : "blocked";
-  std::vector<Row> rows;  // not in any queue yet
-  for (const auto& resource : exclusive) rows.push_back({resource, true, "blocked"});
-  for (const auto& resource : shared) rows.push_back({resource, false, "blocked"});
-  auto insert = [&] {
-    for (const auto& row : rows)
-      session_.execute(
-          "INSERT INTO taskengine_task_resources "
-          "(task_id, resource, exclusive, priority, queue_rank, holder) "
-          "VALUES ($1, $2, $3, $4, $5, $6)",
-          {id, row.resource, std::int64_t{row.exclusive}, std::int64_t{priority}, rank,
-           std::string(holder)});
+void ResourceQueue::add(const std::vector<Wants>& tasks) {
+  // Each row is sent ahead: blocked ones are in no queue (nobody's freeness
+  // changes), queued ones go in as one change.
+  auto insert = [&](bool queued) {
+    for (const auto& task : tasks) {
+      if (task.queued != queued) continue;
+      std::int64_t rank = QueuePlace::of(task.priority, task.id).rank;
+      auto insert_row = [&](const std::string& resource, bool exclusive) {
+        session_.send(
+            "INSERT INTO taskengine_task_resources "
+            "(task_id, resource, exclusive, priority, queue_rank, holder) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            {task.id, resource, std::int64_t{exclusive}, std::int64_t{task.priority}, rank,
+             std::string(queued ? "waiting" : "blocked")});
+      };
+      for (const auto& resource : task.exclusive) insert_row(resource, true);
+      for (const auto& resource : task.shared) insert_row(resource, false);
+    }
   };
-  if (queued)
-    change(rows, insert, id);
-  else
-    insert();  // blocked rows are in no queue: nobody's freeness changes
+  insert(false);
+  std::vector<Row> rows;  // not in any queue yet
+  std::vector<TaskId> newcomers;
+  for (const auto& task : tasks) {
+    if (!task.queued) continue;
+    newcomers.push_back(task.id);
+    for (const auto& resource : task.exclusive) rows.push_back({resource, true, "blocked"});
+    for (const auto& resource : task.shared) rows.push_back({resource, false, "blocked"});
+  }
+  if (!newcomers.empty())
+    change(
+        rows, [&] { insert(true); }, newcomers);
 }
 
 void ResourceQueue::enqueue(TaskId id) {
@@ -76,28 +126,58 @@ void ResourceQueue::enqueue(TaskId id) {
       became_ready_.insert(row.text(0));
     return;
   }
-  session_.execute("UPDATE taskengine_tasks SET eligible = FALSE WHERE id = $1", {id});
-  change(
-      rows,
-      [&] {
-        session_.execute(
-            "UPDATE taskengine_task_resources SET holder = 'waiting' WHERE task_id = $1", {id});
-      },
-      id);
+  session_.send("UPDATE taskengine_tasks SET eligible = FALSE WHERE id = $1", {id});
+  change(rows,
+         [&] {
+           session_.send(
+               "UPDATE taskengine_task_resources SET holder = 'waiting' WHERE task_id = $1", {id});
+         },
+         {id});
 }
 
-void ResourceQueue::activate(TaskId id) {
-  session_.execute("UPDATE taskengine_task_resources SET holder = 'active' WHERE task_id = $1",
-                   {id});
+void ResourceQueue::activate(const std::vector<Wants>& tasks) {
+  send_for_rows("UPDATE taskengine_task_resources SET holder = 'active'", keys_of(tasks));
+}
+
+void ResourceQueue::send_for_rows(const std::string& sql, const std::vector<RowKey>& keys) {
+  // Each row by its whole primary key, as ORed pairs: both planners then
+  // probe the key once per row even without statistics (autovacuum may be
+  // off), where `task_id IN (...)` alone is estimated as most of the table
+  // and scanned.
+  constexpr std::size_t kChunk = std::size_t{1} << kMaxKeysLog2;
+  for (std::size_t start = 0; start < keys.size(); start += kChunk) {
+    std::size_t count = std::min(kChunk, keys.size() - start);
+    std::size_t padded = std::bit_ceil(count);
+    Params params;
+    params.reserve(2 * padded);
+    std::string where;
+    for (std::size_t i = 0; i < padded; ++i) {
+      const RowKey& key = keys[start + std::min(i, count - 1)];
+      params.emplace_back(key.first);
+      params.emplace_back(key.second);
+      where += (i ? " OR (task_id = $" : "(task_id = $") + std::to_string(2 * i + 1) +
+               " AND resource = $" + std::to_string(2 * i + 2) + ")";
+    }
+    session_.send(sql + " WHERE " + where, params);
+  }
 }
 
 void ResourceQueue::remove(TaskId id) {
   std::vector<Row> rows = rows_of(id);
   if (rows.empty()) return;
-  change(
-      rows,
-      [&] { session_.execute("DELETE FROM taskengine_task_resources WHERE task_id = $1", {id}); },
-      std::nullopt);
+  change(rows,
+         [&] { session_.send("DELETE FROM taskengine_task_resources WHERE task_id = $1", {id}); },
+         {});
+}
+
+void ResourceQueue::release(const std::vector<Wants>& tasks) {
+  std::vector<Row> rows;
+  for (const auto& task : tasks) {
+    for (const auto& resource : task.exclusive) rows.push_back({resource, true, "active"});
+    for (const auto& resource : task.shared) rows.push_back({resource, false, "active"});
+  }
+  if (rows.empty()) return;
+  change(rows, [&] { send_for_rows("DELETE FROM taskengine_task_resources", keys_of(tasks)); }, {});
 }
 
 std::vector<ResourceQueue::Row> ResourceQueue::rows_of(TaskId id) {
@@ -111,79 +191,108 @@ std::vector<ResourceQueue::Row> ResourceQueue::rows_of(TaskId id) {
 }
 
 void ResourceQueue::change(const std::vector<Row>& rows, const std::function<void()>& mutate,
-                           std::optional<TaskId> newcomer) {
-  // Each resource's state before the change is read, except for an active
-  // row, which plainly only adds itself to the resource's active holders.
-  std::map<std::string, ResourceState> before;
-  for (const auto& row : rows)
-    if (row.holder != "active") before[row.resource] = read_state(row.resource);
-  mutate();
-  std::map<std::string, ResourceState> after;  // also caches other resources' states below
+                           const std::vector<TaskId>& newcomers) {
+  // Each resource's state before the change is read, except where only
+  // active rows change: the queue is then the same before and after but for
+  // those tasks themselves, and with an active holder the rule looks at
+  // nothing they change (an exclusive one closes the resource; a shared one
+  // leaves its exclusive queue as it was).
+  std::set<std::string> touched;
+  std::set<std::string> queued;
   for (const auto& row : rows) {
-    ResourceState now = read_state(row.resource);
-    if (row.holder == "active") {
-      ResourceState was = now;
-      was.active_any = true;
-      was.active_exclusive = was.active_exclusive || row.exclusive;
-      before[row.resource] = was;
-    }
-    after.emplace(row.resource, now);
+    touched.insert(row.resource);
+    if (row.holder != "active") queued.insert(row.resource);
+  }
+  std::map<std::string, ResourceState> before = read_states(queued);
+  mutate();
+  std::map<std::string, ResourceState> after = read_states(touched);  // and others' below
+  for (const auto& row : rows) {
+    if (queued.count(row.resource)) continue;
+    ResourceState& was = before.try_emplace(row.resource, after.at(row.resource)).first->second;
+    was.active_any = true;
+    was.active_exclusive = was.active_exclusive || row.exclusive;
   }
 
   std::set<TaskId> demote;
-  std::set<TaskId> candidates;
-  if (newcomer) candidates.insert(*newcomer);
-  for (const auto& row : rows) {
-    const ResourceState& now = after.at(row.resource);
-    scheduler::QueueChange plan = scheduler::plan_change(before.at(row.resource), now);
+  std::set<TaskId> candidates(newcomers.begin(), newcomers.end());
+  std::vector<Pending> shared_demoted;
+  std::vector<Pending> shared_candidates;
+  for (const auto& resource : touched) {
+    const ResourceState& now = after.at(resource);
+    scheduler::QueueChange plan = scheduler::plan_change(before.at(resource), now);
     if (plan.shared_no_longer_free && may_hold_shared(now, *plan.shared_no_longer_free))
-      for (TaskId id : holders_in(row.resource, "ready", *plan.shared_no_longer_free))
-        demote.insert(id);
+      shared_demoted.push_back(send_holders_in(resource, "ready", *plan.shared_no_longer_free));
     if (plan.exclusive_no_longer_free) demote.insert(plan.exclusive_no_longer_free->task);
     if (plan.shared_now_free && may_hold_shared(now, *plan.shared_now_free))
-      for (TaskId id : holders_in(row.resource, "waiting", *plan.shared_now_free))
-        candidates.insert(id);
+      shared_candidates.push_back(send_holders_in(resource, "waiting", *plan.shared_now_free));
     if (plan.exclusive_now_free) candidates.insert(plan.exclusive_now_free->task);
   }
-  set_ready({demote.begin(), demote.end()}, false);
+  auto unanswered = [](const Pending& p) { return !p.ready(); };
+  if (std::any_of(shared_demoted.begin(), shared_demoted.end(), unanswered) ||
+      std::any_of(shared_candidates.begin(), shared_candidates.end(), unanswered))
+    session_.flush();
+  for (const auto& pending : shared_demoted)
+    for (const auto& row : pending.rows()) demote.insert(row.integer(0));
+  for (const auto& pending : shared_candidates)
+    for (const auto& row : pending.rows()) candidates.insert(row.integer(0));
+  for (TaskId id : demote) candidates.erase(id);
 
   // A candidate may start when it is free on all its resources, including
-  // ones this change did not touch.
-  std::vector<TaskId> promote;
+  // ones this change did not touch: their states are read together. The
+  // demoted tasks' rows are read with them, for their resources' keys.
+  std::set<TaskId> to_read = candidates;
+  to_read.insert(demote.begin(), demote.end());
+  std::map<TaskId, Candidate> found = candidates_of(to_read);
+  set_ready({demote.begin(), demote.end()}, found, false);
+  std::set<std::string> untouched;
+  for (const auto& [id, candidate] : found)
+    if (candidate.startable && !demote.count(id))
+      for (const auto& hold : candidate.holds)
+        if (!after.count(hold.resource)) untouched.insert(hold.resource);
+  after.merge(read_states(untouched));
   auto state_of = [&](const std::string& resource) -> const ResourceState& {
-    auto it = after.find(resource);
-    if (it == after.end()) it = after.emplace(resource, read_state(resource)).first;
-    return it->second;
+    return after.at(resource);
   };
-  for (const auto& [id, holds] : holds_of({candidates.begin(), candidates.end()}))
-    if (!demote.count(id) && scheduler::may_start(holds, state_of)) promote.push_back(id);
-  set_ready(promote, true);
+  std::vector<TaskId> promote;
+  for (const auto& [id, candidate] : found) {
+    if (demote.count(id) || !candidate.startable ||
+        !scheduler::may_start(candidate.holds, state_of))
+      continue;
+    promote.push_back(id);
+    became_ready_.insert(candidate.worker_type);
+  }
+  set_ready(promote, found, true);
 }
 
-ResourceState ResourceQueue::read_state(const std::string& resource) {
-  ResourceState state;
-  for (const auto& row : session_.query(kStateSql, {resource})) {
-    QueuePlace place{row.integer(1), row.integer(2)};
-    switch (row.integer(0)) {
-      case 0:
+std::map<std::string, ResourceState> ResourceQueue::read_states(
+    const std::set<std::string>& resources) {
+  std::map<std::string, ResourceState> states;
+  std::vector<std::string> names(resources.begin(), resources.end());
+  constexpr std::size_t kChunk = std::size_t{1} << kMaxStatesLog2;
+  for (std::size_t start = 0; start < names.size(); start += kChunk) {
+    std::size_t count = std::min(kChunk, names.size() - start);
+    std::size_t padded = std::bit_ceil(count);
+    Params params;
+    params.reserve(padded);
+    for (std::size_t i = 0; i < padded; ++i)
+      params.emplace_back(names[start + std::min(i, count - 1)]);
+    for (const auto& row : session_.query(state_sql(std::countr_zero(padded)), params)) {
+      ResourceState& state = states[row.text(0)];
+      if (!row.is_null(1)) {
         state.active_any = true;
-        break;
-      case 1:
-        state.active_any = state.active_exclusive = true;
-        break;
-      case 2:
-      case 3:
-        keep_first(state.first_exclusive, place);
-        break;
-      default:
-        keep_first(state.first_shared, place);
+        state.active_exclusive = row.boolean(1);
+      }
+      keep_first(state.first_exclusive, row, 2);  // waiting
+      keep_first(state.first_exclusive, row, 4);  // ready
+      keep_first(state.first_shared, row, 6);
+      keep_first(state.first_shared, row, 8);
     }
   }
-  return state;
+  return states;
 }
 
-std::vector<TaskId> ResourceQueue::holders_in(const std::string& resource, const char* holder,
-                                              const PlaceRange& range) {
+Pending ResourceQueue::send_holders_in(const std::string& resource, const char* holder,
+                                       const PlaceRange& range) {
   Params params{resource, std::string(holder)};
   std::string sql =
       "SELECT task_id FROM taskengine_task_resources WHERE resource = $1 AND holder = $2 "
@@ -200,50 +309,60 @@ std::vector<TaskId> ResourceQueue::holders_in(const std::string& resource, const
     sql +=
         " AND (queue_rank, task_id) < ($" + std::to_string(n - 1) + ", $" + std::to_string(n) + ")";
   }
-  std::vector<TaskId> ids;
-  for (const auto& row : session_.query(sql, params)) ids.push_back(row.integer(0));
-  return ids;
+  return session_.send(sql, params);
 }
 
-std::map<TaskId, std::vector<Hold>> ResourceQueue::holds_of(const std::vector<TaskId>& ids) {
-  std::map<TaskId, std::vector<Hold>> holds;
-  for_id_chunks(ids, kIdChunk, [&](Params chunk) {
+std::map<TaskId, ResourceQueue::Candidate> ResourceQueue::candidates_of(
+    const std::set<TaskId>& ids) {
+  // From the tasks' own rows, one per task: their resources as dispatched
+  // (the same lists their resource rows were made from), and whether they
+  // are still waiting for a start.
+  std::map<TaskId, Candidate> found;
+  for_id_chunks(std::vector<TaskId>(ids.begin(), ids.end()), kIdChunk, [&](Params chunk) {
     std::string in = padded_in_list(chunk, chunk.size());
     for (const auto& row : session_.query(
-             "SELECT task_id, resource, exclusive, queue_rank FROM taskengine_task_resources "
-             "WHERE task_id IN (" +
+             "SELECT id, priority, resources, state, eligible, worker_type FROM taskengine_tasks "
+             "WHERE id IN (" +
                  in + ")",
              chunk)) {
       TaskId id = row.integer(0);
-      holds[id].push_back({row.text(1), row.boolean(2), QueuePlace{row.integer(3), id}});
+      QueuePlace place = QueuePlace::of(static_cast<int>(row.integer(1)), id);
+      Candidate& candidate = found[id];
+      auto text = row.optional_text(2);
+      Json resources = text && !text->empty() ? Json::parse(*text) : Json::object();
+      for (const auto& name : resources.value("exclusive", std::vector<std::string>{}))
+        candidate.holds.push_back({name, true, place});
+      for (const auto& name : resources.value("shared", std::vector<std::string>{}))
+        candidate.holds.push_back({name, false, place});
+      candidate.startable = row.text(3) == "waiting" && !row.boolean(4);
+      candidate.worker_type = row.text(5);
     }
   });
-  return holds;
+  return found;
 }
 
-void ResourceQueue::set_ready(const std::vector<TaskId>& ids, bool ready) {
-  // The task row first: only tasks really waiting change, and only their
-  // resource rows follow, so the two flags never disagree.
+void ResourceQueue::set_ready(const std::vector<TaskId>& ids,
+                              const std::map<TaskId, Candidate>& found, bool ready) {
+  // The task rows first, then their resource rows, so the two flags never
+  // disagree. The statements test neither the task's state nor the rows'
+  // holder: promoted tasks were read waiting and not eligible (so their
+  // rows are waiting) and demoted ones come from the queue, under the
+  // scheduling lock (claims take eligible tasks only). With those tests
+  // PostgreSQL, without statistics, reads every waiting entry of the state
+  // or queue index instead of the rows named. Both sent ahead.
+  std::vector<RowKey> keys;
+  for (TaskId id : ids)
+    if (auto it = found.find(id); it != found.end())
+      for (const auto& hold : it->second.holds) keys.emplace_back(id, hold.resource);
   for_id_chunks(ids, kIdChunk, [&](Params chunk) {
-    std::string in = "(" + padded_in_list(chunk, chunk.size()) + ")";
-    Rows changed = session_.query(
-        ready ? "UPDATE taskengine_tasks SET eligible = TRUE WHERE id IN " + in +
-                    " AND state = 'waiting' AND NOT eligible RETURNING id, worker_type"
-              : "UPDATE taskengine_tasks SET eligible = FALSE WHERE id IN " + in +
-                    " AND eligible RETURNING id, worker_type",
-        chunk);
-    if (changed.empty()) return;
-    Params moved;
-    for (const auto& row : changed) {
-      moved.emplace_back(row.integer(0));
-      if (ready) became_ready_.insert(row.text(1));
-    }
-    std::string moved_in = padded_in_list(moved, moved.size());
-    session_.execute(std::string("UPDATE taskengine_task_resources SET holder = ") +
-                         (ready ? "'ready'" : "'waiting'") + " WHERE task_id IN (" + moved_in +
-                         ") AND holder = " + (ready ? "'waiting'" : "'ready'"),
-                     moved);
+    std::string in = padded_in_list(chunk, chunk.size());
+    session_.send(std::string("UPDATE taskengine_tasks SET eligible = ") +
+                      (ready ? "TRUE" : "FALSE") + " WHERE id IN (" + in + ")",
+                  chunk);
   });
+  send_for_rows(std::string("UPDATE taskengine_task_resources SET holder = ") +
+                    (ready ? "'ready'" : "'waiting'"),
+                keys);
 }
 
 }  // namespace taskengine::sql

@@ -19,11 +19,16 @@ namespace taskengine::sql {
 // grow with the queue, and any eligible tasks may start together: no two of
 // them conflict.
 //
-// Every change to a resource's holders goes through change(): it reads the
-// resource's state before and after, asks the rule which part of the queue
-// changed freeness, and re-examines only those holders (plus the task that
-// just joined). So the work grows with what changed, never with the queue's
-// length, and every read is an index range scan on the resource.
+// Every change to resources' holders goes through change(): it reads the
+// resources' states before and after, asks the rule which part of each
+// queue changed freeness, and re-examines only those holders (plus the
+// tasks that just joined). So the work grows with what changed, never with
+// the queue's length, and every read is an index probe on a resource, or a
+// row by primary key. A whole batch (the tasks of one claim, one completion
+// call, one dispatch) is one change: each step is one statement for all its
+// resources or tasks, sent ahead where nothing waits for its answer, so a
+// batch with resources costs a few round trips more than one without,
+// however many tasks it holds.
 //
 // Callers hold the store's scheduling lock (see SqlStore) inside a write
 // transaction.
@@ -34,19 +39,30 @@ class ResourceQueue {
   ResourceQueue(Session& session, std::set<std::string>& became_ready)
       : session_(session), became_ready_(became_ready) {}
 
-  // Records the resources of a new task: queued now, or blocked on its
+  // A task's resources, as its own row lists them.
+  struct Wants {
+    TaskId id = 0;
+    int priority = 0;
+    std::vector<std::string> exclusive;
+    std::vector<std::string> shared;
+    bool queued = false;  // add(): waiting now, or blocked on dependencies
+  };
+
+  // Records the resources of new tasks: queued now, or blocked on their
   // dependencies (not in any queue yet).
-  void add(TaskId id, int priority, const std::vector<std::string>& exclusive,
-           const std::vector<std::string>& shared, bool queued);
+  void add(const std::vector<Wants>& tasks);
   // The task (blocked, or active and going back to waiting) joins its
   // resources' queues at its place.
   void enqueue(TaskId id);
-  // The task was claimed: it holds its resources as "active". This changes
-  // no other task's freeness: a claimed task was free, so everything behind
-  // it that conflicts with it was already held back.
-  void activate(TaskId id);
-  // The task ended or was dropped: its rows go.
+  // The tasks were claimed: they hold their resources as "active". This
+  // changes no other task's freeness: a claimed task was free, so everything
+  // behind it that conflicts with it was already held back. Sent ahead.
+  void activate(const std::vector<Wants>& tasks);
+  // The task ended or was dropped, whatever it held: its rows go.
   void remove(TaskId id);
+  // Running or canceling tasks ended: their active rows go. Their resources
+  // come from their rows in taskengine_tasks, so nothing is read per task.
+  void release(const std::vector<Wants>& tasks);
 
  private:
   // One of a task's rows: which resource, how, and where it stands.
@@ -55,16 +71,28 @@ class ResourceQueue {
     bool exclusive = false;
     std::string holder;  // blocked | waiting | ready | active
   };
+  // A candidate for promotion: its holds, and what its task row says now.
+  struct Candidate {
+    std::vector<scheduler::Hold> holds;
+    bool startable = false;  // waiting and not eligible yet
+    std::string worker_type;
+  };
   std::vector<Row> rows_of(TaskId id);
-  // Applies `mutate` to the rows of one task and re-examines what it
-  // changed. `newcomer`: the task joins the queues and is examined too.
+  // Applies `mutate` to `rows` (of one task or many) and re-examines what it
+  // changed. `newcomers`: tasks that join the queues, examined too.
   void change(const std::vector<Row>& rows, const std::function<void()>& mutate,
-              std::optional<TaskId> newcomer);
-  scheduler::ResourceState read_state(const std::string& resource);
-  std::vector<TaskId> holders_in(const std::string& resource, const char* holder,
-                                 const scheduler::PlaceRange& range);
-  std::map<TaskId, std::vector<scheduler::Hold>> holds_of(const std::vector<TaskId>& ids);
-  void set_ready(const std::vector<TaskId>& ids, bool ready);
+              const std::vector<TaskId>& newcomers);
+  std::map<std::string, scheduler::ResourceState> read_states(
+      const std::set<std::string>& resources);
+  Pending send_holders_in(const std::string& resource, const char* holder,
+                          const scheduler::PlaceRange& range);
+  std::map<TaskId, Candidate> candidates_of(const std::set<TaskId>& ids);
+  void set_ready(const std::vector<TaskId>& ids, const std::map<TaskId, Candidate>& found,
+                 bool ready);
+  // A statement over task resource rows named by primary key, `sql` up to
+  // its WHERE: one per chunk of rows, sent ahead.
+  using RowKey = std::pair<TaskId, std::string>;
+  void send_for_rows(const std::string& sql, const std::vector<RowKey>& keys);
 
   Session& session_;
   std::set<std::string>& became_ready_;

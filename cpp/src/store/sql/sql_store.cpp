@@ -112,6 +112,15 @@ std::vector<TaskId> task_ids(const std::vector<Task>& tasks) {
   return ids;
 }
 
+bool has_resources(const Task& task) {
+  return !task.exclusive_resources.empty() || !task.shared_resources.empty();
+}
+
+// What the resource queue needs of an ending task: its row's lists.
+ResourceQueue::Wants wants_of(const Task& task) {
+  return {task.id, task.priority, task.exclusive_resources, task.shared_resources, false};
+}
+
 // Past its first page the claim reads on in pages of this many rows.
 constexpr int kClaimPage = 256;
 
@@ -567,10 +576,12 @@ void SqlStore::start_claimed(std::vector<Task>& claimed, const WorkerInfo& worke
             in + ")",
         params);
   });
-  ResourceQueue queue = this->queue();
+  // Their resources from the rows just read: one statement for the batch.
+  std::vector<ResourceQueue::Wants> holding;
+  for (const auto& task : claimed)
+    if (has_resources(task)) holding.push_back(wants_of(task));
+  queue().activate(holding);
   for (auto& task : claimed) {
-    if (!task.exclusive_resources.empty() || !task.shared_resources.empty())
-      queue.activate(task.id);
     task.state = TaskState::Running;
     task.attempt += 1;
     task.fence += 1;
@@ -619,7 +630,7 @@ void SqlStore::lock_scheduling() {
 // ---------------------------------------------------------------- completion
 
 bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::string& reason,
-                             Micros now) {
+                             Micros now, std::vector<ResourceQueue::Wants>& released) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   auto delay = scheduler::retry_delay(task.retry, task.attempt, unit(random_));
   if (delay) {
@@ -637,7 +648,7 @@ bool SqlStore::fail_or_retry(const Task& task, const Json& error, const std::str
       "UPDATE taskengine_tasks SET state = 'failed', finished_at = $2, error = $3, reason = $4 "
       "WHERE id = $1",
       {task.id, now, json_value(error), reason});
-  if (!task.exclusive_resources.empty() || !task.shared_resources.empty()) queue().remove(task.id);
+  if (has_resources(task)) released.push_back(wants_of(task));
   return true;
 }
 
@@ -688,6 +699,7 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
       tasks.emplace_back(it->second);
   }
   std::vector<TaskId> finished;
+  std::vector<ResourceQueue::Wants> released;  // their resources, freed together below
   std::set<TaskId> seen;  // the same attempt twice in one batch: only the first counts
   for (std::size_t i = 0; i < completions.size(); ++i) {
     const Completion& c = completions[i];
@@ -713,7 +725,7 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
       continue;
     }
     if (c.state == TaskState::Failed && task.state == TaskState::Running) {
-      if (fail_or_retry(task, c.error, c.reason.value_or("failed"), now))
+      if (fail_or_retry(task, c.error, c.reason.value_or("failed"), now, released))
         finished.push_back(task.id);
       continue;
     }
@@ -729,10 +741,10 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
         {task.id, std::string(to_string(final_state)), now,
          final_state == TaskState::Canceled ? Value(std::monostate{}) : json_value(c.result),
          json_value(c.error), optional_value(reason)});
-    if (!task.exclusive_resources.empty() || !task.shared_resources.empty())
-      queue().remove(task.id);
+    if (has_resources(task)) released.push_back(wants_of(task));
     finished.push_back(task.id);
   }
+  queue().release(released);
   settle_dependents(finished, now, probes);
   commit(txn);
   return applied;
@@ -769,6 +781,7 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
   lock_scheduling();
   int recovered = 0;
   std::vector<TaskId> finished;
+  std::vector<ResourceQueue::Wants> released;
   for (const auto& orphan : orphans) {
     Rows rows = session_->query("SELECT " + kTaskColumns +
                                     " FROM taskengine_tasks WHERE id = $1 AND "
@@ -783,13 +796,14 @@ int SqlStore::recover_lost_workers(std::chrono::milliseconds timeout) {
           "UPDATE taskengine_tasks SET state = 'canceled', finished_at = $2, reason = $3 "
           "WHERE id = $1",
           {task.id, now, reason});
-      queue().remove(task.id);
+      if (has_resources(task)) released.push_back(wants_of(task));
       finished.push_back(task.id);
       continue;
     }
     Json error = {{"type", "WorkerLost"}, {"message", reason}, {"traceback", Json::array()}};
-    if (fail_or_retry(task, error, "worker lost", now)) finished.push_back(task.id);
+    if (fail_or_retry(task, error, "worker lost", now, released)) finished.push_back(task.id);
   }
+  queue().release(released);
   settle_dependents(finished, now);
   commit(txn);
   return recovered;

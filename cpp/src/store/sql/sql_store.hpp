@@ -83,7 +83,10 @@ class SqlStore final : public Store {
   void explain_waiting(std::vector<Task>& tasks);
   // Dispatch (sql_store_dispatch.cpp). `known_groups`: task groups already
   // found to exist in this transaction, so each is read once.
-  TaskId insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>& known_groups);
+  // `queued_resources`: where a batch collects the new tasks' resources, to
+  // record them in one change (ResourceQueue::add); null: at once.
+  TaskId insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>& known_groups,
+                     std::vector<ResourceQueue::Wants>* queued_resources = nullptr);
   // A multi-row INSERT sent ahead: its `rows` ids go to ids[offset...].
   struct BulkInsert {
     std::size_t offset;
@@ -110,8 +113,11 @@ class SqlStore final : public Store {
                          const std::vector<Pending>& probes);
   std::vector<Pending> send_dependents_probe(const std::vector<TaskId>& ids);
   // Ends one running attempt as failed, or requeues it when its retry
-  // policy allows another try. Returns true if the task reached a final state.
-  bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now);
+  // policy allows another try. Returns true if the task reached a final
+  // state; its resources then go to `released`, for the caller to free with
+  // the rest of its batch (ResourceQueue::release).
+  bool fail_or_retry(const Task& task, const Json& error, const std::string& reason, Micros now,
+                     std::vector<ResourceQueue::Wants>& released);
   TaskState cancel_locked(TaskId id, const std::string& reason, Micros now,
                           std::vector<TaskId>& finished);
   // Removes a job that left the job set, with its builds (load_jobs).

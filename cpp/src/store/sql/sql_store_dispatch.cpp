@@ -130,9 +130,10 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
     session_->send("SET LOCAL plan_cache_mode = force_generic_plan");
   std::set<GroupId> known_groups;
   std::vector<BulkInsert> bulk;
+  std::vector<ResourceQueue::Wants> resources;  // recorded together, after the inserts
   for (std::size_t start = 0; start < specs.size();) {
     if (!is_simple(specs[start])) {
-      ids.push_back(insert_task(specs[start], now, known_groups));
+      ids.push_back(insert_task(specs[start], now, known_groups, &resources));
       ++start;
       continue;
     }
@@ -143,6 +144,7 @@ std::vector<TaskId> SqlStore::dispatch(const std::vector<TaskSpec>& specs) {
     insert_simple_run(std::span(specs).subspan(start, end - start), now, known_groups, ids, bulk);
     start = end;
   }
+  queue().add(resources);
   commit(txn);
   for (auto& insert : bulk) {
     const Rows& returned = insert.ids.rows();
@@ -215,7 +217,8 @@ void SqlStore::insert_simple_run(std::span<const TaskSpec> run, Micros now,
   became_ready_.insert(first.requirements.worker_type);
 }
 
-TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>& known_groups) {
+TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>& known_groups,
+                             std::vector<ResourceQueue::Wants>* queued_resources) {
   check_retvals(spec);
   // The dependencies decide the initial state (scheduler::dependency_verdict).
   std::vector<std::pair<TaskId, TaskState>> dependencies;
@@ -272,9 +275,14 @@ TaskId SqlStore::insert_task(const TaskSpec& spec, Micros now, std::set<GroupId>
     session_->execute(
         "INSERT INTO taskengine_task_declines (task_id, worker_id, reason) VALUES ($1, $2, $3)",
         {id, worker, std::string("can_run_on refused it at creation")});
-  if (state != TaskState::Skipped && !no_resources)
-    queue().add(id, spec.priority, spec.exclusive_resources, spec.shared_resources,
-                state == TaskState::Waiting);
+  if (state != TaskState::Skipped && !no_resources) {
+    ResourceQueue::Wants wants{id, spec.priority, spec.exclusive_resources, spec.shared_resources,
+                               state == TaskState::Waiting};
+    if (queued_resources)
+      queued_resources->push_back(std::move(wants));
+    else
+      queue().add({wants});
+  }
   std::set<TaskId> unique_deps(spec.depends_on.begin(), spec.depends_on.end());
   for (TaskId dep : unique_deps)
     session_->execute(
