@@ -65,6 +65,21 @@ std::optional<std::vector<TaskSpec>> function_batch(const std::string& spec_json
   return specs;
 }
 
+// The options a single function dispatch shares with every other one made
+// with the same options (priority, resources, requirements, retry...),
+// parsed once: each dispatch then parses only its own payload.
+struct DispatchOptions {
+  TaskSpec spec;
+};
+
+DispatchOptions parse_dispatch_options(const std::string& options_json) {
+  Json options = parse_argument(options_json, "the dispatch options");
+  if (!options.is_object()) throw InvalidArgument("the dispatch options must be an object");
+  if (options.contains("kind") || options.contains("name") || options.contains("payload"))
+    throw InvalidArgument("the dispatch options hold no kind, name or payload");
+  return {TaskSpec::from_json(options)};
+}
+
 TaskFilter parse_filter(const std::string& filter_json) {
   Json j = parse_argument(filter_json, "the task filter");
   if (!j.is_object()) throw InvalidArgument("the task filter must be an object");
@@ -125,6 +140,8 @@ std::string worker_binary() {
 }  // namespace
 
 void register_engine(py::module_& m) {
+  py::class_<DispatchOptions>(m, "DispatchOptions")
+      .def(py::init(&parse_dispatch_options), py::arg("options_json"));
   py::class_<Engine>(m, "Engine")
       .def(py::init<const std::string&>(), py::arg("url"), py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("url", [](Engine& e) { return e.store().url(); })
@@ -140,6 +157,17 @@ void register_engine(py::module_& m) {
             return e.dispatch_many(specs);
           },
           py::arg("specs_json"))
+      .def(
+          "dispatch_function",
+          [](Engine& e, const DispatchOptions& options, const std::string& name,
+             const std::string& payload_json) {
+            TaskSpec spec = options.spec;
+            spec.name = name;
+            spec.payload = parse_argument(payload_json, "the task payload");
+            py::gil_scoped_release release;
+            return e.dispatch(spec);  // validated there, as every spec
+          },
+          py::arg("options"), py::arg("name"), py::arg("payload_json"))
       .def(
           "dispatch_function_batch",
           [](Engine& e, const std::string& spec_json, const std::string& args_list_json,

@@ -4,6 +4,11 @@ Values cross the boundary as JSON text; the Python layer (``taskengine.engine``)
 into objects. Errors are raised as the classes of ``taskengine.errors``.
 """
 
+class DispatchOptions:
+    """Dispatch options (a TaskSpec without kind, name and payload), parsed once."""
+
+    def __init__(self, options_json: str) -> None: ...
+
 class Engine:
     """A connection to one store, named by URL."""
 
@@ -16,6 +21,7 @@ class Engine:
     def uninstall(self) -> None: ...
     def schema_version(self) -> int: ...
     def dispatch(self, specs_json: str) -> list[int]: ...
+    def dispatch_function(self, options: DispatchOptions, name: str, payload_json: str) -> int: ...
     def dispatch_function_batch(
         self, spec_json: str, args_list_json: str, max_depth: int
     ) -> list[int] | None: ...

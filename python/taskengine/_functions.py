@@ -22,6 +22,12 @@ def _is_dotted_name(text: str) -> bool:
     return bool(text) and all(part.isidentifier() for part in text.split("."))
 
 
+_NORMALIZED: dict[str, str] = {}
+"""normalize_path's answers for valid names: dispatch asks for the same few names again and
+again. Cleared when it grows past _MAX_NORMALIZED names."""
+_MAX_NORMALIZED = 4096
+
+
 def normalize_path(path: str) -> str:
     """Return ``path`` as ``"module:qualname"``.
 
@@ -29,7 +35,11 @@ def normalize_path(path: str) -> str:
     module and function) and ``"pkg.mod:Class.method"``. Raises :class:`FunctionNotFound` for
     anything else.
     """
-    if not isinstance(path, str):
+    if type(path) is str:  # a subclass may hash or compare as it likes: not cached
+        cached = _NORMALIZED.get(path)
+        if cached is not None:
+            return cached
+    elif not isinstance(path, str):
         raise FunctionNotFound(
             f"a function must be given as a callable or a 'module:function' string, "
             f"not {type(path).__name__}"
@@ -43,7 +53,12 @@ def normalize_path(path: str) -> str:
         raise FunctionNotFound(
             f"{path!r} is not a function name: expected 'package.module:function'"
         )
-    return f"{module}:{attribute}"
+    normalized = f"{module}:{attribute}"
+    if type(path) is str:
+        if len(_NORMALIZED) >= _MAX_NORMALIZED:
+            _NORMALIZED.clear()
+        _NORMALIZED[path] = normalized
+    return normalized
 
 
 def function_path(func: Callable[..., Any]) -> str:

@@ -18,6 +18,7 @@ from typing import Any, TypeGuard
 from taskengine.errors import InvalidArgument, NotSerializable
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "DEFAULT_URL",
     "INT32_MAX",
     "INT64_MAX",
@@ -28,6 +29,7 @@ __all__ = [
     "args_list_json",
     "check_json_args",
     "function_payload",
+    "function_payload_json",
     "retry_policy",
     "spec_options",
     "store_url",
@@ -153,7 +155,14 @@ def retry_policy(retries: object, retry_backoff: object = None) -> dict[str, Any
         base = 1.0 if retry_backoff is None else retry_backoff
         if not _is_finite_number(base) or base < 0:
             raise InvalidArgument(f"retry_backoff must be a number of seconds >= 0, not {base!r}")
-        return Backoff(retries, float(base)).policy()
+        # Backoff(retries, base).policy(), without checking its fields again
+        return {
+            "max_attempts": retries + 1,
+            "delays": [],
+            "backoff_base": float(base),
+            "backoff_max": _MAX_BACKOFF,
+            "jitter": True,
+        }
     if retry_backoff is not None:
         raise InvalidArgument(
             "retry_backoff applies only when retries is an integer; with a list of delays or a "
@@ -202,6 +211,8 @@ def check_id(value: object, option: str) -> int:
 
 
 def _strings(value: object, option: str) -> list[str]:
+    if type(value) is tuple and not value:  # the default
+        return []
     if isinstance(value, str | bytes):
         raise InvalidArgument(
             f"{option} must be a list of strings, not a single {type(value).__name__} "
@@ -313,6 +324,29 @@ def function_payload(path: str, args: list[Any], kwargs: dict[str, Any]) -> dict
     return {"function": path, "args": args, "kwargs": kwargs}
 
 
+def function_payload_json(path: str, args: object, kwargs: object) -> str | None:
+    """Return the JSON payload of a function task with plain positional arguments, or None.
+
+    A single dispatch's fast path, by the rules of :func:`args_list_json`: text only when it
+    stores exactly what :func:`check_json_args` and :func:`function_payload` would, that is
+    ``args`` a list or tuple of JSON scalars and lists alone (no dict, so no result marker;
+    no Task, which ``default`` refuses), nested well within :data:`MAX_DEPTH`, and no
+    keyword arguments. None sends the caller to the careful path, which names what is wrong.
+    """
+    no_kwargs = kwargs is None or (isinstance(kwargs, dict) and not kwargs)
+    if not no_kwargs or not isinstance(args, list | tuple):
+        return None
+    try:
+        text = json.dumps(args, allow_nan=False, separators=(",", ":"), default=_refuse)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    # Fewer '[' than MAX_DEPTH: no list can be nested too deeply ('[' in strings only
+    # cost the careful path, as '{' do).
+    if "{" in text or text.count("[") > MAX_DEPTH:
+        return None
+    return f'{{"function":{json.dumps(path)},"args":{text},"kwargs":{{}}}}'
+
+
 def _not_before(value: object, now: datetime) -> int | None:
     if value is None:
         return None
@@ -402,7 +436,11 @@ def spec_options(
         raise InvalidArgument(
             f"depends_on must be a list of tasks or task ids, not {type(depends_on).__name__}"
         )
-    dependencies = list(dict.fromkeys(check_id(d, "depends_on item") for d in depends_on))
+    dependencies = (
+        []
+        if type(depends_on) is tuple and not depends_on
+        else list(dict.fromkeys(check_id(d, "depends_on item") for d in depends_on))
+    )
 
     if not is_int(priority) or not -INT32_MAX - 1 <= priority <= INT32_MAX:
         raise InvalidArgument(f"priority must be a 32-bit integer, not {priority!r}")
@@ -421,7 +459,9 @@ def spec_options(
 
     return {
         "priority": priority,
-        "not_before": _not_before(not_before, now or datetime.now(UTC)),
+        "not_before": None
+        if not_before is None
+        else _not_before(not_before, now or datetime.now(UTC)),
         "exclusive_resources": exclusive,
         "shared_resources": shared,
         "task_group": group,
@@ -437,3 +477,7 @@ def spec_options(
         "timeout": _seconds(timeout, "timeout"),
         "unique_key": unique_key,
     }
+
+
+DEFAULT_OPTIONS = spec_options()
+"""The TaskSpec fields of a dispatch that leaves every option at its default. Read only."""

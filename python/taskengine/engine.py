@@ -7,7 +7,9 @@ built ``taskengine._core`` raises an ImportError that says how to build it.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
+import operator
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -190,22 +192,50 @@ class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin, RetentionMixin):
         Raises InvalidArgument (or FunctionNotFound, NotSerializable) naming the problem;
         nothing is stored then.
         """
-        options = _spec.spec_options(
-            exclusive_resources=exclusive_resources,
-            shared_resources=shared_resources,
-            task_group=task_group,
-            depends_on=depends_on,
-            immediate=immediate,
-            deferred=deferred,
-            versions=versions,
-            priority=priority,
-            not_before=not_before,
-            timeout=timeout,
-            retries=retries,
-            retry_backoff=retry_backoff,
-            allow_failure=allow_failure,
-            unique_key=unique_key,
-            worker_type=worker_type,
+        # Every option left at its default object: its checks and JSON were done at import.
+        defaults = all(
+            map(
+                operator.is_,
+                (
+                    exclusive_resources,
+                    shared_resources,
+                    task_group,
+                    depends_on,
+                    immediate,
+                    deferred,
+                    versions,
+                    priority,
+                    not_before,
+                    timeout,
+                    retries,
+                    retry_backoff,
+                    allow_failure,
+                    unique_key,
+                    worker_type,
+                ),
+                _DISPATCH_DEFAULTS,
+            )
+        )
+        options = (
+            _spec.DEFAULT_OPTIONS
+            if defaults
+            else _spec.spec_options(
+                exclusive_resources=exclusive_resources,
+                shared_resources=shared_resources,
+                task_group=task_group,
+                depends_on=depends_on,
+                immediate=immediate,
+                deferred=deferred,
+                versions=versions,
+                priority=priority,
+                not_before=not_before,
+                timeout=timeout,
+                retries=retries,
+                retry_backoff=retry_backoff,
+                allow_failure=allow_failure,
+                unique_key=unique_key,
+                worker_type=worker_type,
+            )
         )
         if isinstance(func, Command):
             if immediate:
@@ -219,6 +249,9 @@ class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin, RetentionMixin):
             spec = {"kind": "command", "name": func.name, "payload": func.payload(), **options}
         else:
             path = _function_path(func, _spec.check_bool(validate, "validate"))
+            payload = _spec.function_payload_json(path, args, kwargs) if defaults else None
+            if payload is not None:
+                return Task(self, self._core.dispatch_function(_CORE_DEFAULTS, path, payload))
             spec = self._function_spec(path, args, kwargs, options)
             if immediate and not deferred:
                 from taskengine._immediate import IMMEDIATE_COMPONENT
@@ -445,6 +478,33 @@ class Engine(TaskClassesMixin, JobsMixin, TaskOutputMixin, RetentionMixin):
         """Return the registered workers (only online ones unless ``include_offline``)."""
         rows = json.loads(self._core.workers(_spec.check_bool(include_offline, "include_offline")))
         return [WorkerRecord.from_json(row) for row in rows]
+
+
+_DISPATCH_OPTIONS = (
+    "exclusive_resources",
+    "shared_resources",
+    "task_group",
+    "depends_on",
+    "immediate",
+    "deferred",
+    "versions",
+    "priority",
+    "not_before",
+    "timeout",
+    "retries",
+    "retry_backoff",
+    "allow_failure",
+    "unique_key",
+    "worker_type",
+)
+"""The options of ``Engine.dispatch`` that make the TaskSpec, in the order it checks them."""
+_DISPATCH_DEFAULTS = tuple(
+    inspect.signature(Engine.dispatch).parameters[name].default for name in _DISPATCH_OPTIONS
+)
+_CORE_DEFAULTS = _core.DispatchOptions(
+    json.dumps(_spec.DEFAULT_OPTIONS, allow_nan=False, separators=(",", ":"))
+)
+"""The core's parsed copy of the default options, for dispatch's fast path."""
 
 
 def connect(url: str | None = None) -> Engine:

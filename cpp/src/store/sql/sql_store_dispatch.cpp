@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <optional>
 #include <set>
 #include <span>
 
@@ -76,14 +77,17 @@ std::string without_defaults(const Json& full, const Json& defaults) {
   return out.dump();
 }
 
-std::string stored_json(const Requirements& requirements) {
-  static const Json defaults = Requirements{}.to_json();
-  return without_defaults(requirements.to_json(), defaults);
-}
-
-std::string stored_json(const RetryPolicy& retry) {
-  static const Json defaults = RetryPolicy{}.to_json();
-  return without_defaults(retry.to_json(), defaults);
+// Consecutive dispatches mostly share their requirements and retry policy:
+// the last one's text is kept (per thread, as stores are), which spares
+// building, comparing and dumping two JSON objects per call.
+template <typename Value>
+const std::string& stored_json(const Value& value) {
+  thread_local std::optional<std::pair<Value, std::string>> last;
+  if (!last || !(last->first == value)) {
+    static const Json defaults = Value{}.to_json();
+    last.emplace(value, without_defaults(value.to_json(), defaults));
+  }
+  return last->second;
 }
 
 // A {"$retval": id} argument needs its task in depends_on.
