@@ -47,6 +47,26 @@ class SchemaMigration : public ::testing::TestWithParam<std::string> {
         {unique_key});
   }
 
+  // A waiting task wanting R exclusively, its resource row as version 8
+  // kept it: `holder` 'ready' when it was eligible.
+  TaskId insert_holding_r(bool eligible) {
+    TaskId id = session_
+                    ->query(
+                        "INSERT INTO taskengine_tasks (kind, name, payload, state, created_at, "
+                        "requirements, retry_policy, resources, depends_on, eligible) VALUES "
+                        "('function', 'pkg.mod:fn', '{\"function\": \"pkg.mod:fn\", \"args\": "
+                        "[], \"kwargs\": {}}', 'waiting', 0, '{}', '{}', '{\"exclusive\": "
+                        "[\"R\"], \"shared\": []}', '[]', $1) RETURNING id",
+                        {std::int64_t{eligible}})
+                    .at(0)
+                    .integer(0);
+    session_->execute(
+        "INSERT INTO taskengine_task_resources (task_id, resource, exclusive, priority, "
+        "queue_rank, holder) VALUES ($1, 'R', TRUE, 0, 0, $2)",
+        {id, std::string(eligible ? "ready" : "waiting")});
+    return id;
+  }
+
   // The definitions of the tasks table's indexes, as the backend reports them.
   std::string index_definitions() {
     std::string sql = GetParam() == "sqlite"
@@ -97,6 +117,62 @@ TEST_P(SchemaMigration, PartialIndexesKeepUniqueKeysAndGroupsWorking) {
   EXPECT_EQ(in_group[0].id, id);
   EXPECT_EQ(store->cancel_task_group(group), 1);
   EXPECT_EQ(store->list_tasks({}).size(), 2u);
+}
+
+TEST_P(SchemaMigration, ReadyHoldersBecomeWaitingAndTheQueueGoesOn) {
+  install_up_to(8);
+  TaskId first;
+  TaskId second;
+  {
+    sql::Transaction txn(*session_, true);
+    first = insert_holding_r(true);
+    second = insert_holding_r(false);
+    txn.commit();
+  }
+  auto store = open_store(store_->url());
+  store->install();
+  EXPECT_EQ(store->schema_version(), schema::latest_version());
+  sql::Rows holders =
+      session_->query("SELECT holder FROM taskengine_task_resources ORDER BY task_id", {});
+  ASSERT_EQ(holders.size(), 2u);
+  EXPECT_EQ(holders[0].text(0), "waiting");
+  EXPECT_EQ(holders[1].text(0), "waiting");
+  if (GetParam() == "sqlite") {
+    sql::Rows table = session_->query(
+        "SELECT sql FROM sqlite_master WHERE name = 'taskengine_task_resources'", {});
+    ASSERT_EQ(table.size(), 1u);
+    EXPECT_NE(table[0].text(0).find("WITHOUT ROWID"), std::string::npos) << table[0].text(0);
+  }
+  EXPECT_FALSE(
+      session_
+          ->query("SELECT 1 FROM taskengine_task_resources WHERE resource = 'R' AND holder = "
+                  "'waiting' AND exclusive = TRUE ORDER BY queue_rank, task_id LIMIT 1",
+                  {})
+          .empty());
+
+  // The eligible one runs first; its completion lets the other one start.
+  WorkerInfo worker;
+  worker.name = "w";
+  worker.id = store->register_worker(worker);
+  auto claimed_ids = [&] {
+    std::vector<TaskId> ids;
+    for (const auto& task : store->claim(worker, 10))
+      if (task.id == first || task.id == second) ids.push_back(task.id);
+    return ids;
+  };
+  std::vector<Task> claimed = store->claim(worker, 10);
+  Task held;
+  for (const auto& task : claimed) {
+    EXPECT_NE(task.id, second);
+    if (task.id == first) held = task;
+  }
+  ASSERT_EQ(held.id, first);
+  Completion done;
+  done.task_id = first;
+  done.fence = held.fence;
+  done.state = TaskState::Completed;
+  EXPECT_EQ(store->complete({done}), std::vector<bool>{true});
+  EXPECT_EQ(claimed_ids(), std::vector<TaskId>{second});
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SchemaMigration, ::testing::Values("sqlite", "postgresql"),

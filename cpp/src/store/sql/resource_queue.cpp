@@ -21,38 +21,51 @@ constexpr std::size_t kIdChunk = 500;
 constexpr std::size_t kMaxStatesLog2 = 8;
 
 // The state of a list of resources in one statement: per resource, its
-// strongest active holder and the first queued holder of each kind and
-// holder state, each a LIMIT 1 probe of the index (resource, holder,
-// exclusive, queue_rank, task_id), in queue order. Nothing reads a queue
-// past its head, whatever its length.
-std::string build_state_sql(std::size_t resources) {
-  auto first = [](const char* column, const char* holder, const char* exclusive) {
-    return std::string("(SELECT q.") + column +
-           " FROM taskengine_task_resources q WHERE q.resource = r.column1 AND q.holder = '" +
-           holder + "' AND q.exclusive = " + exclusive +
-           " ORDER BY q.queue_rank, q.task_id LIMIT 1)";
-  };
-  std::string sql =
-      "SELECT r.column1, (SELECT a.exclusive FROM taskengine_task_resources a WHERE a.resource = "
-      "r.column1 AND a.holder = 'active' ORDER BY a.exclusive DESC LIMIT 1)";
-  for (const auto& [holder, exclusive] :
-       {std::pair{"waiting", "TRUE"}, std::pair{"ready", "TRUE"}, std::pair{"waiting", "FALSE"},
-        std::pair{"ready", "FALSE"}})
-    sql +=
-        ", " + first("queue_rank", holder, exclusive) + ", " + first("task_id", holder, exclusive);
-  sql += " FROM (VALUES ";
+// strongest active holder and the first waiting holder of each kind, each a
+// LIMIT 1 probe of the index (resource, holder, exclusive, queue_rank,
+// task_id), in queue order. Nothing reads a queue past its head, whatever
+// its length. Columns: resource, active exclusive (NULL: none), then rank
+// and task of the first waiting exclusive and shared holder. SQLite's
+// scalar subqueries return one column each, so a place is two probes of
+// the same index entry (5 per resource); PostgreSQL's LATERAL joins read
+// each place once (3).
+std::string build_state_sql(Dialect dialect, std::size_t resources) {
+  std::string values = " FROM (VALUES ";
   for (std::size_t i = 1; i <= resources; ++i)
-    sql += (i == 1 ? "(CAST($" : ", (CAST($") + std::to_string(i) + " AS TEXT))";
-  return sql + ") AS r";
+    values += (i == 1 ? "(CAST($" : ", (CAST($") + std::to_string(i) + " AS TEXT))";
+  values += ") AS r";
+  const std::string active =
+      "FROM taskengine_task_resources a WHERE a.resource = r.column1 AND a.holder = 'active' "
+      "ORDER BY a.exclusive DESC LIMIT 1";
+  auto first = [](const std::string& select, const char* exclusive) {
+    return "SELECT " + select +
+           " FROM taskengine_task_resources q WHERE q.resource = r.column1 AND q.holder = "
+           "'waiting' AND q.exclusive = " +
+           exclusive + " ORDER BY q.queue_rank, q.task_id LIMIT 1";
+  };
+  if (dialect == Dialect::Postgres)
+    return "SELECT r.column1, a.exclusive, e.queue_rank, e.task_id, s.queue_rank, s.task_id" +
+           values + " LEFT JOIN LATERAL (SELECT a.exclusive " + active +
+           ") a ON TRUE LEFT JOIN LATERAL (" + first("q.queue_rank, q.task_id", "TRUE") +
+           ") e ON TRUE LEFT JOIN LATERAL (" + first("q.queue_rank, q.task_id", "FALSE") +
+           ") s ON TRUE";
+  std::string sql = "SELECT r.column1, (SELECT a.exclusive " + active + ")";
+  for (const char* exclusive : {"TRUE", "FALSE"})
+    sql += ", (" + first("q.queue_rank", exclusive) + "), (" + first("q.task_id", exclusive) + ")";
+  return sql + values;
 }
 
-const std::string& state_sql(std::size_t log2) {
-  static const std::array<std::string, kMaxStatesLog2 + 1> texts = [] {
-    std::array<std::string, kMaxStatesLog2 + 1> out;
-    for (std::size_t k = 0; k <= kMaxStatesLog2; ++k) out[k] = build_state_sql(std::size_t{1} << k);
+const std::string& state_sql(Dialect dialect, std::size_t log2) {
+  using Texts = std::array<std::string, kMaxStatesLog2 + 1>;
+  auto build = [](Dialect d) {
+    Texts out;
+    for (std::size_t k = 0; k <= kMaxStatesLog2; ++k)
+      out[k] = build_state_sql(d, std::size_t{1} << k);
     return out;
-  }();
-  return texts.at(log2);
+  };
+  static const Texts sqlite = build(Dialect::Sqlite);
+  static const Texts postgres = build(Dialect::Postgres);
+  return (dialect == Dialect::Postgres ? postgres : sqlite).at(log2);
 }
 
 // Whether any queued shared holder can lie in `range`: none does when the
@@ -61,10 +74,9 @@ bool may_hold_shared(const ResourceState& state, const PlaceRange& range) {
   return state.first_shared && (!range.to || *state.first_shared < *range.to);
 }
 
-void keep_first(std::optional<QueuePlace>& slot, const Row& row, std::size_t column) {
-  if (row.is_null(column)) return;
-  QueuePlace place{row.integer(column), row.integer(column + 1)};
-  if (!slot || place < *slot) slot = place;
+std::optional<QueuePlace> place_at(const Row& row, std::size_t column) {
+  if (row.is_null(column)) return std::nullopt;
+  return QueuePlace{row.integer(column), row.integer(column + 1)};
 }
 
 // Row keys (task_id, resource) per statement: padded to a power of two up
@@ -221,10 +233,10 @@ void ResourceQueue::change(const std::vector<Row>& rows, const std::function<voi
     const ResourceState& now = after.at(resource);
     scheduler::QueueChange plan = scheduler::plan_change(before.at(resource), now);
     if (plan.shared_no_longer_free && may_hold_shared(now, *plan.shared_no_longer_free))
-      shared_demoted.push_back(send_holders_in(resource, "ready", *plan.shared_no_longer_free));
+      shared_demoted.push_back(send_holders_in(resource, *plan.shared_no_longer_free));
     if (plan.exclusive_no_longer_free) demote.insert(plan.exclusive_no_longer_free->task);
     if (plan.shared_now_free && may_hold_shared(now, *plan.shared_now_free))
-      shared_candidates.push_back(send_holders_in(resource, "waiting", *plan.shared_now_free));
+      shared_candidates.push_back(send_holders_in(resource, *plan.shared_now_free));
     if (plan.exclusive_now_free) candidates.insert(plan.exclusive_now_free->task);
   }
   auto unanswered = [](const Pending& p) { return !p.ready(); };
@@ -237,16 +249,16 @@ void ResourceQueue::change(const std::vector<Row>& rows, const std::function<voi
     for (const auto& row : pending.rows()) candidates.insert(row.integer(0));
   for (TaskId id : demote) candidates.erase(id);
 
-  // A candidate may start when it is free on all its resources, including
-  // ones this change did not touch: their states are read together. The
-  // demoted tasks' rows are read with them, for their resources' keys.
-  std::set<TaskId> to_read = candidates;
-  to_read.insert(demote.begin(), demote.end());
-  std::map<TaskId, Candidate> found = candidates_of(to_read);
-  set_ready({demote.begin(), demote.end()}, found, false);
+  // A demoted task's flag goes down whether it was up or not (a waiting
+  // holder in the range may have been held back elsewhere): clearing a
+  // clear flag costs less than reading it first. A candidate may start when
+  // it is free on all its resources, including ones this change did not
+  // touch: their states are read together.
+  set_eligible({demote.begin(), demote.end()}, false);
+  std::map<TaskId, Candidate> found = candidates_of(candidates);
   std::set<std::string> untouched;
   for (const auto& [id, candidate] : found)
-    if (candidate.startable && !demote.count(id))
+    if (candidate.startable)
       for (const auto& hold : candidate.holds)
         if (!after.count(hold.resource)) untouched.insert(hold.resource);
   after.merge(read_states(untouched));
@@ -255,13 +267,11 @@ void ResourceQueue::change(const std::vector<Row>& rows, const std::function<voi
   };
   std::vector<TaskId> promote;
   for (const auto& [id, candidate] : found) {
-    if (demote.count(id) || !candidate.startable ||
-        !scheduler::may_start(candidate.holds, state_of))
-      continue;
+    if (!candidate.startable || !scheduler::may_start(candidate.holds, state_of)) continue;
     promote.push_back(id);
     became_ready_.insert(candidate.worker_type);
   }
-  set_ready(promote, found, true);
+  set_eligible(promote, true);
 }
 
 std::map<std::string, ResourceState> ResourceQueue::read_states(
@@ -276,31 +286,29 @@ std::map<std::string, ResourceState> ResourceQueue::read_states(
     params.reserve(padded);
     for (std::size_t i = 0; i < padded; ++i)
       params.emplace_back(names[start + std::min(i, count - 1)]);
-    for (const auto& row : session_.query(state_sql(std::countr_zero(padded)), params)) {
+    for (const auto& row :
+         session_.query(state_sql(session_.dialect(), std::countr_zero(padded)), params)) {
       ResourceState& state = states[row.text(0)];
       if (!row.is_null(1)) {
         state.active_any = true;
         state.active_exclusive = row.boolean(1);
       }
-      keep_first(state.first_exclusive, row, 2);  // waiting
-      keep_first(state.first_exclusive, row, 4);  // ready
-      keep_first(state.first_shared, row, 6);
-      keep_first(state.first_shared, row, 8);
+      state.first_exclusive = place_at(row, 2);
+      state.first_shared = place_at(row, 4);
     }
   }
   return states;
 }
 
-Pending ResourceQueue::send_holders_in(const std::string& resource, const char* holder,
-                                       const PlaceRange& range) {
-  Params params{resource, std::string(holder)};
+Pending ResourceQueue::send_holders_in(const std::string& resource, const PlaceRange& range) {
+  Params params{resource};
   std::string sql =
-      "SELECT task_id FROM taskengine_task_resources WHERE resource = $1 AND holder = $2 "
+      "SELECT task_id FROM taskengine_task_resources WHERE resource = $1 AND holder = 'waiting' "
       "AND exclusive = FALSE";
   if (range.from) {
     params.emplace_back(range.from->rank);
     params.emplace_back(range.from->task);
-    sql += " AND (queue_rank, task_id) >= ($3, $4)";
+    sql += " AND (queue_rank, task_id) >= ($2, $3)";
   }
   if (range.to) {
     params.emplace_back(range.to->rank);
@@ -341,28 +349,19 @@ std::map<TaskId, ResourceQueue::Candidate> ResourceQueue::candidates_of(
   return found;
 }
 
-void ResourceQueue::set_ready(const std::vector<TaskId>& ids,
-                              const std::map<TaskId, Candidate>& found, bool ready) {
-  // The task rows first, then their resource rows, so the two flags never
-  // disagree. The statements test neither the task's state nor the rows'
-  // holder: promoted tasks were read waiting and not eligible (so their
-  // rows are waiting) and demoted ones come from the queue, under the
+void ResourceQueue::set_eligible(const std::vector<TaskId>& ids, bool eligible) {
+  // The task rows alone: their resource rows stay waiting. The statement
+  // tests neither the task's state nor its flag: promoted tasks were read
+  // waiting and not eligible, demoted ones come from the queue, under the
   // scheduling lock (claims take eligible tasks only). With those tests
   // PostgreSQL, without statistics, reads every waiting entry of the state
-  // or queue index instead of the rows named. Both sent ahead.
-  std::vector<RowKey> keys;
-  for (TaskId id : ids)
-    if (auto it = found.find(id); it != found.end())
-      for (const auto& hold : it->second.holds) keys.emplace_back(id, hold.resource);
+  // index instead of the rows named. Sent ahead.
   for_id_chunks(ids, kIdChunk, [&](Params chunk) {
     std::string in = padded_in_list(chunk, chunk.size());
     session_.send(std::string("UPDATE taskengine_tasks SET eligible = ") +
-                      (ready ? "TRUE" : "FALSE") + " WHERE id IN (" + in + ")",
+                      (eligible ? "TRUE" : "FALSE") + " WHERE id IN (" + in + ")",
                   chunk);
   });
-  send_for_rows(std::string("UPDATE taskengine_task_resources SET holder = ") +
-                    (ready ? "'ready'" : "'waiting'"),
-                keys);
 }
 
 }  // namespace taskengine::sql

@@ -69,7 +69,7 @@ class ResourceQueue {
   struct Row {
     std::string resource;
     bool exclusive = false;
-    std::string holder;  // blocked | waiting | ready | active
+    std::string holder;  // blocked | waiting | active
   };
   // A candidate for promotion: its holds, and what its task row says now.
   struct Candidate {
@@ -84,11 +84,10 @@ class ResourceQueue {
               const std::vector<TaskId>& newcomers);
   std::map<std::string, scheduler::ResourceState> read_states(
       const std::set<std::string>& resources);
-  Pending send_holders_in(const std::string& resource, const char* holder,
-                          const scheduler::PlaceRange& range);
+  // The waiting shared holders of `resource` in `range`, sent ahead.
+  Pending send_holders_in(const std::string& resource, const scheduler::PlaceRange& range);
   std::map<TaskId, Candidate> candidates_of(const std::set<TaskId>& ids);
-  void set_ready(const std::vector<TaskId>& ids, const std::map<TaskId, Candidate>& found,
-                 bool ready);
+  void set_eligible(const std::vector<TaskId>& ids, bool eligible);
   // A statement over task resource rows named by primary key, `sql` up to
   // its WHERE: one per chunk of rows, sent ahead.
   using RowKey = std::pair<TaskId, std::string>;

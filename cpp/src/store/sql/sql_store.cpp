@@ -214,7 +214,7 @@ void SqlStore::explain_waiting(std::vector<Task>& tasks) {
         "JOIN taskengine_task_resources other ON other.resource = mine.resource "
         "AND other.task_id <> mine.task_id AND (mine.exclusive OR other.exclusive) "
         "WHERE mine.task_id = $1 AND mine.holder = 'waiting' AND (other.holder = 'active' OR "
-        "(other.holder IN ('waiting', 'ready') AND "
+        "(other.holder = 'waiting' AND "
         "(other.queue_rank, other.task_id) < (mine.queue_rank, mine.task_id))) LIMIT 1",
         {task.id});
     if (!held.empty()) {
