@@ -18,6 +18,19 @@ struct Dialect {
   bool postgres = false;
 };
 
+// The columns of taskengine_task_resources in version 1, each followed by a
+// comma: version 9 rebuilds the table on SQLite from the same list.
+std::string task_resource_columns(const Dialect& d) {
+  return " task_id " + d.bigint +
+         " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
+         " resource TEXT NOT NULL,"
+         " exclusive " +
+         d.boolean +
+         " NOT NULL,"
+         " priority INTEGER NOT NULL,"
+         " holder TEXT NOT NULL,";
+}
+
 std::vector<std::string> version_one(const Dialect& d) {
   return {
       "CREATE TABLE taskengine_schema (version INTEGER NOT NULL)",
@@ -155,16 +168,7 @@ std::vector<std::string> version_one(const Dialect& d) {
       // the queue yet), waiting (queued, something conflicts), ready (may
       // start now; gone in version 9), active (running or canceling). Rows
       // go when the task ends.
-      "CREATE TABLE taskengine_task_resources ("
-      " task_id " +
-          d.bigint +
-          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-          " resource TEXT NOT NULL,"
-          " exclusive " +
-          d.boolean +
-          " NOT NULL,"
-          " priority INTEGER NOT NULL,"
-          " holder TEXT NOT NULL,"
+      "CREATE TABLE taskengine_task_resources (" + task_resource_columns(d) +
           " PRIMARY KEY (task_id, resource))",
       "CREATE INDEX taskengine_task_resources_queue ON taskengine_task_resources"
       " (resource, holder, exclusive, priority, task_id)",
@@ -356,17 +360,7 @@ std::vector<std::string> version_nine(const Dialect& d) {
   if (d.postgres)
     return {"UPDATE taskengine_task_resources SET holder = 'waiting' WHERE holder = 'ready'"};
   return {
-      "CREATE TABLE taskengine_task_resources_new ("
-      " task_id " +
-          d.bigint +
-          " NOT NULL REFERENCES taskengine_tasks(id) ON DELETE CASCADE,"
-          " resource TEXT NOT NULL,"
-          " exclusive " +
-          d.boolean +
-          " NOT NULL,"
-          " priority INTEGER NOT NULL,"
-          " holder TEXT NOT NULL,"
-          " queue_rank " +
+      "CREATE TABLE taskengine_task_resources_new (" + task_resource_columns(d) + " queue_rank " +
           d.bigint +
           " NOT NULL DEFAULT 0,"
           " PRIMARY KEY (task_id, resource)) WITHOUT ROWID",
