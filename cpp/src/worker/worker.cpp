@@ -414,13 +414,16 @@ int Worker::Impl::run() {
         register_self();
         spdlog::info("worker {} re-registered as id {}", info_.name, info_.id);
       }
+      enforce_timeouts();
+      release_excess();
+      // Claim before looking for cancels: a wake-up is mostly a dispatch, and
+      // its task starts one round trip after the NOTIFY instead of two. A
+      // task canceled meanwhile is still found below, claimed or not.
+      claim();
       if (check_cancels) {
         handle_cancels();
         last_cancel_check = Clock::now();
       }
-      enforce_timeouts();
-      release_excess();
-      claim();
 
       std::unique_lock lock(mutex_);
       auto timeout = options_.poll_interval;

@@ -11,55 +11,14 @@
 #include "scheduler/retval.hpp"
 #include "store/schema.hpp"
 #include "store/sql/resource_queue.hpp"
+#include "store/sql/task_rows.hpp"
 #include "store/wakeup_topics.hpp"
 #include "taskengine/errors.hpp"
 
 namespace taskengine::sql {
 namespace {
 
-const std::string kTaskColumns =
-    "id, kind, name, payload, state, priority, created_at, not_before, started_at, finished_at, "
-    "resources, task_group_id, depends_on, allow_failure, requirements, retry_policy, attempt, "
-    "fence, timeout_seconds, unique_key, worker_id, worker_name, result, error, reason, history";
-
-Json parse_json(const std::optional<std::string>& text) {
-  if (!text || text->empty()) return nullptr;
-  return Json::parse(*text);
-}
-
-Task task_from_row(const Row& row) {
-  Task t;
-  t.id = row.integer(0);
-  t.kind = parse_task_kind(row.text(1));
-  t.name = row.text(2);
-  t.payload = parse_json(row.optional_text(3));
-  t.state = parse_task_state(row.text(4));
-  t.priority = static_cast<int>(row.integer(5));
-  t.created_at = row.integer(6);
-  t.not_before = row.optional_integer(7);
-  t.started_at = row.optional_integer(8);
-  t.finished_at = row.optional_integer(9);
-  Json resources = parse_json(row.optional_text(10));
-  t.exclusive_resources = resources.value("exclusive", std::vector<std::string>{});
-  t.shared_resources = resources.value("shared", std::vector<std::string>{});
-  t.task_group = row.optional_integer(11);
-  t.depends_on = parse_json(row.optional_text(12)).get<std::vector<TaskId>>();
-  t.allow_failure = row.boolean(13);
-  t.requirements = Requirements::from_json(parse_json(row.optional_text(14)));
-  t.retry = RetryPolicy::from_json(parse_json(row.optional_text(15)));
-  t.attempt = static_cast<int>(row.integer(16));
-  t.fence = row.integer(17);
-  t.timeout_seconds = row.optional_real(18);
-  t.unique_key = row.optional_text(19);
-  t.worker_id = row.optional_integer(20);
-  t.worker_name = row.optional_text(21);
-  t.result = parse_json(row.optional_text(22));
-  t.error = parse_json(row.optional_text(23));
-  t.reason = row.optional_text(24);
-  t.history = parse_json(row.optional_text(25));
-  if (!t.history.is_array()) t.history = Json::array();
-  return t;
-}
+const std::string kTaskColumns = task_columns();
 
 // The part of a task that ending its attempt reads (see complete()), from
 // "id, state, fence, attempt, resources, retry_policy, history". Tasks
@@ -112,17 +71,10 @@ std::vector<TaskId> task_ids(const std::vector<Task>& tasks) {
   return ids;
 }
 
-bool has_resources(const Task& task) {
-  return !task.exclusive_resources.empty() || !task.shared_resources.empty();
-}
-
 // What the resource queue needs of an ending task: its row's lists.
 ResourceQueue::Wants wants_of(const Task& task) {
   return {task.id, task.priority, task.exclusive_resources, task.shared_resources, false};
 }
-
-// Past its first page the claim reads on in pages of this many rows.
-constexpr int kClaimPage = 256;
 
 }  // namespace
 
@@ -470,94 +422,6 @@ std::vector<WorkerInfo> SqlStore::list_workers(bool include_offline) {
   std::vector<WorkerInfo> workers;
   for (const auto& row : session_->query(sql, params)) workers.push_back(worker_from_row(row));
   return workers;
-}
-
-// ---------------------------------------------------------------- claim
-
-Pending SqlStore::send_worker_online(WorkerId id) {
-  // FOR SHARE makes a concurrent recovery wait for this claim to commit, so
-  // it then sees (and recovers) what the claim took; or the claim sees the
-  // worker offline and takes nothing. Sent ahead, with the claim's first
-  // read: the server locks the worker row before it reads any task.
-  const std::string lock = session_->dialect() == Dialect::Postgres ? " FOR SHARE" : "";
-  return session_->send("SELECT online FROM taskengine_workers WHERE id = $1" + lock, {id});
-}
-
-bool SqlStore::online(const Pending& answer) {
-  const Rows& rows = answer.rows();
-  return !rows.empty() && rows[0].boolean(0);
-}
-
-std::vector<Task> SqlStore::claim(const WorkerInfo& worker, int limit) {
-  if (limit <= 0) return {};
-  Micros now = now_micros();
-  Transaction txn(*session_, true);
-  // An offline worker claims nothing: nobody would ever recover it (the
-  // rows the first page locked are released with the rollback).
-  Pending worker_row = send_worker_online(worker.id);
-  // Only eligible tasks are read: no two of them conflict, so claimers need
-  // no lock beyond the rows they take (SKIP LOCKED on PostgreSQL; SQLite's
-  // BEGIN IMMEDIATE serializes writers anyway).
-  const std::string lock_rows =
-      session_->dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
-  std::vector<Task> claimed;
-  std::optional<std::pair<std::int64_t, TaskId>> after;  // keyset (priority, id)
-  // The first page is exactly what is wanted: on PostgreSQL every row read
-  // is locked until commit, and concurrent claimers skip locked rows. Only
-  // when matching turns rows down does the claim read on, in larger pages.
-  std::int64_t page = limit;
-  for (;;) {
-    // A task this worker declined (can_run_on) is never its to claim.
-    Params params{worker.worker_type, now, worker.id};
-    std::string sql = "SELECT " + kTaskColumns +
-                      " FROM taskengine_tasks WHERE state = 'waiting' AND eligible AND "
-                      "worker_type = $1 AND (not_before IS NULL OR not_before <= $2) AND NOT "
-                      "EXISTS (SELECT 1 FROM taskengine_task_declines d WHERE d.task_id = "
-                      "taskengine_tasks.id AND d.worker_id = $3)";
-    if (after) {
-      params.emplace_back(after->first);
-      params.emplace_back(after->second);
-      sql += " AND priority <= $4 AND (priority < $4 OR id > $5)";
-    }
-    params.emplace_back(page);
-    sql += " ORDER BY priority DESC, id LIMIT $" + std::to_string(params.size()) + lock_rows;
-    Rows rows = session_->query(sql, params);
-    if (!online(worker_row)) return {};
-    for (const auto& row : rows) {
-      Task task = task_from_row(row);
-      after = std::make_pair(std::int64_t{task.priority}, task.id);
-      if (scheduler::mismatch(task, worker).empty()) claimed.push_back(std::move(task));
-      if (static_cast<int>(claimed.size()) >= limit) break;
-    }
-    if (static_cast<int>(claimed.size()) >= limit || static_cast<std::int64_t>(rows.size()) < page)
-      break;
-    page = std::max<std::int64_t>(limit, kClaimPage);
-  }
-
-  start_claimed(claimed, worker, now);
-  txn.commit();
-  return claimed;
-}
-
-std::optional<Task> SqlStore::claim_task(TaskId id, const WorkerInfo& worker) {
-  Micros now = now_micros();
-  Transaction txn(*session_, true);
-  Pending worker_row = send_worker_online(worker.id);
-  const std::string lock_rows =
-      session_->dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
-  Rows rows = session_->query("SELECT " + kTaskColumns +
-                                  " FROM taskengine_tasks WHERE id = $1 AND state = 'waiting' "
-                                  "AND eligible AND (not_before IS NULL OR not_before <= $2)" +
-                                  lock_rows,
-                              {id, now});
-  if (!online(worker_row) || rows.empty()) return std::nullopt;
-  std::vector<Task> claimed{task_from_row(rows[0])};
-  if (claimed[0].requirements.worker_type != worker.worker_type ||
-      !scheduler::mismatch(claimed[0], worker).empty())
-    return std::nullopt;
-  start_claimed(claimed, worker, now);
-  txn.commit();
-  return claimed[0];
 }
 
 void SqlStore::start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now) {

@@ -74,6 +74,17 @@ class SqlStore final : public Store {
   // recovery: sent ahead (send_worker_online), read after the next query.
   Pending send_worker_online(WorkerId id);
   static bool online(const Pending& answer);
+  // The claim (sql_store_claim.cpp). claim_matched: reads the rows, matches
+  // them in C++ (requirements), then marks them running (start_claimed).
+  // claim_plain (PostgreSQL): one statement takes plain rows (is_plain) up
+  // to the first that is not; `stopped`: it met one, which claim_matched
+  // must look at.
+  std::vector<Task> claim_matched(const WorkerInfo& worker, int limit);
+  struct PlainClaim {
+    std::vector<Task> tasks;
+    bool stopped = false;
+  };
+  PlainClaim claim_plain(const WorkerInfo& worker, int limit);
   // Marks claimed tasks running for `worker` and fills in their attempt,
   // fence and resolved $retval arguments.
   void start_claimed(std::vector<Task>& claimed, const WorkerInfo& worker, Micros now);
@@ -133,6 +144,9 @@ class SqlStore final : public Store {
   std::set<std::string> wake_;
   std::mt19937_64 random_;
   bool schema_checked_ = false;
+  // Whether the last claim found only plain tasks, so that the next one
+  // tries claim_plain first. A hint: wrong, it costs a round trip.
+  bool plain_queue_ = true;
 };
 
 }  // namespace taskengine::sql

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "store/sql/sql_store.hpp"
+#include "store/sql/task_rows.hpp"
 #include "taskengine/errors.hpp"
 
 namespace taskengine::sql {
@@ -15,11 +16,6 @@ const std::string kJobColumns =
     "id, function, args, kwargs, title, notes, dependencies, updated_at";
 const std::string kUnfinished = "('blocked', 'waiting', 'running', 'canceling')";
 const std::string kFinished = "('completed', 'failed', 'skipped', 'canceled')";
-
-Json parse_json(const std::optional<std::string>& text) {
-  if (!text || text->empty()) return nullptr;
-  return Json::parse(*text);
-}
 
 Job job_from_row(const Row& row) {
   Job job;
