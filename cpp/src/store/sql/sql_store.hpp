@@ -99,7 +99,8 @@ class SqlStore final : public Store {
   void insert_simple_run(std::span<const TaskSpec> run, Micros now, std::set<GroupId>& known_groups,
                          std::vector<TaskId>& ids, std::vector<BulkInsert>& bulk);
   // insert_simple_run's statements: multi-row VALUES (SQLite), or
-  // INSERT ... SELECT FROM unnest of array parameters (PostgreSQL).
+  // INSERT ... SELECT FROM unnest of array parameters and one JSON array
+  // of payloads (PostgreSQL).
   void send_values_chunks(std::span<const TaskSpec> run, const Params& shared,
                           std::vector<TaskId>& ids, std::vector<BulkInsert>& bulk);
   void send_unnest_chunks(std::span<const TaskSpec> run, const Params& shared,
