@@ -241,6 +241,114 @@ TEST_P(StoreDispatch, ALostConnectionIsAConnectionError) {
   EXPECT_EQ(all_tasks().size(), 101u);
 }
 
+// The spec of kind `kind` numbered n (its payload says which one it is).
+TaskSpec of_kind(TaskKind kind, int n) {
+  TaskSpec spec = numbered(n);
+  spec.kind = kind;
+  if (kind == TaskKind::Command) {
+    spec.name = "echo";
+    spec.payload = {{"argv", Json::array({"echo", std::to_string(n)})}};
+  } else if (kind == TaskKind::TaskClass) {
+    spec.name = "pkg.mod:Cls";
+    spec.payload = {{"task_data", {{"n", n}}}};
+  }
+  return spec;
+}
+
+TEST_P(StoreDispatch, EveryKindOfTaskInALargeBatch) {
+  GroupId group = store_->create_task_group("g");
+  TaskId before = store_->dispatch({numbered(-1)}).at(0);
+  std::vector<TaskSpec> specs;
+  auto add = [&](TaskKind kind, int count) {
+    for (int i = 0; i < count; ++i) specs.push_back(of_kind(kind, int(specs.size())));
+  };
+  add(TaskKind::Function, 1300);  // runs longer than a chunk: several statements each
+  add(TaskKind::Command, 300);
+  for (int i = 0; i < 5; ++i) {
+    specs.push_back(of_kind(TaskKind::Function, int(specs.size())));
+    specs.back().exclusive_resources = {"R" + std::to_string(i % 2)};
+    specs.back().shared_resources = {"S"};
+  }
+  specs.push_back(of_kind(TaskKind::Function, int(specs.size())));
+  specs.back().depends_on = {before};
+  add(TaskKind::TaskClass, 700);
+  for (std::size_t i = 1606; i < specs.size(); i += 3) specs[i].task_group = group;
+  specs.push_back(of_kind(TaskKind::Command, int(specs.size())));
+  specs.back().unique_key = "only";
+  add(TaskKind::Function, 900);
+  auto ids = store_->dispatch(specs);
+  ASSERT_EQ(ids.size(), specs.size());
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
+  auto tasks = all_tasks();
+  ASSERT_EQ(tasks.size(), specs.size() + 1);
+  for (std::size_t n = 0; n < specs.size(); ++n) {
+    const Task& t = tasks.at(ids[n]);
+    ASSERT_EQ(t.payload, specs[n].payload) << n;
+    EXPECT_EQ(t.kind, specs[n].kind) << n;
+    EXPECT_EQ(t.name, specs[n].name) << n;
+    EXPECT_EQ(t.task_group, specs[n].task_group) << n;
+    EXPECT_EQ(t.exclusive_resources, specs[n].exclusive_resources) << n;
+    EXPECT_EQ(t.shared_resources, specs[n].shared_resources) << n;
+    EXPECT_EQ(t.unique_key, specs[n].unique_key) << n;
+  }
+  for (std::size_t n = 0; n < specs.size(); ++n)
+    EXPECT_EQ(tasks.at(ids[n]).state, n == 1605 ? TaskState::Blocked : TaskState::Waiting) << n;
+  EXPECT_EQ(tasks.at(ids[1605]).depends_on, std::vector<TaskId>{before});
+}
+
+TEST_P(StoreDispatch, TextWithEverySpecialCharacterSurvivesTheBulkPath) {
+  // Quotes, backslashes, braces, commas, NULL, newlines, non-ASCII: the
+  // characters an array literal (PostgreSQL) or a statement could trip on.
+  const std::vector<std::string> texts{R"(a "quoted" word)",
+                                       R"(back\slash\)",
+                                       "{braces}, comma",
+                                       "NULL",
+                                       "line\nbreak\ttab",
+                                       "caf\u00e9 \u2603",
+                                       " ",
+                                       "\\\""};
+  std::vector<TaskSpec> specs;
+  for (int n = 0; n < 700; ++n) {
+    TaskSpec spec = numbered(n);
+    const std::string& text = texts[n % texts.size()];
+    spec.name = "pkg.mod:fn " + text;
+    spec.payload["kwargs"] = {{"text", text}, {text, Json::array({text, nullptr})}};
+    specs.push_back(std::move(spec));
+  }
+  auto ids = store_->dispatch(specs);
+  auto tasks = all_tasks();
+  ASSERT_EQ(tasks.size(), specs.size());
+  for (int n = 0; n < 700; ++n) {
+    EXPECT_EQ(tasks.at(ids[n]).name, specs[n].name) << n;
+    EXPECT_EQ(tasks.at(ids[n]).payload, specs[n].payload) << n;
+  }
+}
+
+TEST_P(StoreDispatch, BadInputInTheMiddleOfALargeBatchStoresNothing) {
+  std::vector<TaskSpec> specs;
+  for (int n = 0; n < 2500; ++n) specs.push_back(numbered(n));
+  specs[1500].name.clear();  // fails validation
+  try {
+    store_->dispatch(specs);
+    FAIL() << "a nameless task was accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "task 1500 of the batch: a task needs a name");
+  }
+  specs[1500] = numbered(1500);
+  specs[1700].payload["args"] = Json::array({1700, Json{{"$retval", 1}}});  // not in depends_on
+  EXPECT_THROW(store_->dispatch(specs), InvalidArgument);
+  EXPECT_TRUE(all_tasks().empty());
+  if (GetParam() == "postgresql") {
+    // Refused by the server inside a bulk statement, after others were sent.
+    specs[1700] = numbered(1700);
+    specs[1900].payload["kwargs"]["text"] = std::string("nul\0byte", 8);
+    EXPECT_THROW(store_->dispatch(specs), StoreError);
+    EXPECT_TRUE(all_tasks().empty());
+  }
+  EXPECT_EQ(store_->dispatch({numbered(1)}).size(), 1u);  // the store goes on
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreDispatch, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 

@@ -168,6 +168,11 @@ void PgPipeline::sync() {
   if (!error_.empty()) throw StoreError(error_);
 }
 
+void PgPipeline::push() {
+  // Blocking connection: PQflush returns once libpq's buffer is written.
+  if (PQflush(connection_) != 0) fail_send("cannot send a statement");
+}
+
 void PgPipeline::run_script(const std::string& sql) {
   if (!queue_.empty()) throw StoreError("a script was run with statements still queued");
   if (!PQexitPipelineMode(connection_)) fail_send("cannot run a script");

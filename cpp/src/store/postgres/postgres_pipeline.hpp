@@ -45,6 +45,9 @@ class PgPipeline {
   // ConnectionError when the connection is gone, else StoreError with the
   // server's message. Nothing queued: returns at once.
   void sync();
+  // Writes the queued statements out to the server without a Sync: the
+  // server runs them while more are queued. Their answers wait for sync().
+  void push();
   bool empty() const { return queue_.empty(); }
   bool connected() const { return PQstatus(connection_) == CONNECTION_OK; }
   PGTransactionStatusType transaction_status() const;

@@ -80,6 +80,14 @@ Pending PostgresSession::send(const std::string& sql, const Params& params) {
   return pending;
 }
 
+void PostgresSession::push() {
+  try {
+    pipeline_->push();
+  } catch (const ConnectionError& e) {
+    throw ConnectionError(std::string("statement failed: ") + e.what());
+  }
+}
+
 void PostgresSession::execute_script(const std::string& sql) {
   reconnect_if_lost();
   start_transaction();

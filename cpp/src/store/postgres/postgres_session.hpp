@@ -31,6 +31,7 @@ class PostgresSession final : public Session {
   std::int64_t execute(const std::string& sql, const Params& params) override;
   Pending send(const std::string& sql, const Params& params) override;
   void flush() override { sync("query failed"); }
+  void push() override;
   void execute_script(const std::string& sql) override;
   bool table_exists(const std::string& table) override;
   // The wire protocol counts parameters in 16 bits.

@@ -115,6 +115,10 @@ class Session {
   virtual Pending send(const std::string& sql, const Params& params = {}) = 0;
   // Waits for the answers of everything sent ahead (nothing on SQLite).
   virtual void flush() = 0;
+  // Puts what was sent ahead on the wire now, without waiting for answers,
+  // so the server works on it while the caller builds what follows (libpq
+  // holds back up to 64 KB otherwise). Nothing to do on SQLite.
+  virtual void push() {}
   // Runs a statement with no parameters and no result, outside the cache
   // (schema changes).
   virtual void execute_script(const std::string& sql) = 0;

@@ -109,6 +109,13 @@ class SqlStore final : public Store {
   // the statements have answered.
   void insert_simple_run(std::span<const TaskSpec> run, Micros now, std::set<GroupId>& known_groups,
                          std::vector<TaskId>& ids, std::vector<BulkInsert>& bulk);
+  // insert_simple_run's statements: multi-row VALUES (SQLite), or
+  // INSERT ... SELECT FROM unnest of array parameters and one JSON array
+  // of payloads (PostgreSQL).
+  void send_values_chunks(std::span<const TaskSpec> run, const Params& shared,
+                          std::vector<TaskId>& ids, std::vector<BulkInsert>& bulk);
+  void send_unnest_chunks(std::span<const TaskSpec> run, const Params& shared,
+                          std::vector<TaskId>& ids, std::vector<BulkInsert>& bulk);
   void require_group(GroupId group, std::set<GroupId>& known_groups);
   // on_unblock reactions (sql_store_unblock.cpp): what insert_task stores in
   // the on_unblock column (null: nothing to do), and applying it when the
