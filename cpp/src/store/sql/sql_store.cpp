@@ -10,6 +10,7 @@
 #include "scheduler/retry.hpp"
 #include "scheduler/retval.hpp"
 #include "store/schema.hpp"
+#include "store/sql/ending_rows.hpp"
 #include "store/sql/resource_queue.hpp"
 #include "store/sql/task_rows.hpp"
 #include "store/wakeup_topics.hpp"
@@ -565,6 +566,7 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
   std::vector<TaskId> finished;
   std::vector<ResourceQueue::Wants> released;  // their resources, freed together below
   std::set<TaskId> seen;  // the same attempt twice in one batch: only the first counts
+  EndingRows ending(*session_, now);
   for (std::size_t i = 0; i < completions.size(); ++i) {
     const Completion& c = completions[i];
     bool apply = tasks[i].has_value() && seen.insert(c.task_id).second;
@@ -599,15 +601,13 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     if (task.state == TaskState::Canceling) final_state = TaskState::Canceled;
     std::optional<std::string> reason = c.reason;
     if (final_state == TaskState::Canceled && !reason) reason = "canceled";
-    session_->send(
-        "UPDATE taskengine_tasks SET state = $2, finished_at = $3, result = $4, error = $5, "
-        "reason = $6 WHERE id = $1",
-        {task.id, std::string(to_string(final_state)), now,
-         final_state == TaskState::Canceled ? Value(std::monostate{}) : json_value(c.result),
-         json_value(c.error), optional_value(reason)});
+    ending.add(task.id, final_state, final_state == TaskState::Canceled ? Json(nullptr) : c.result,
+               c.error, reason);
     if (has_resources(task)) released.push_back(wants_of(task));
     finished.push_back(task.id);
   }
+  // Before the queue and the dependents read what ended.
+  ending.send();
   queue().release(released);
   settle_dependents(finished, now, probes);
   commit(txn);
