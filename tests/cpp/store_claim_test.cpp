@@ -1,6 +1,6 @@
 // The claim on every backend, with queues that mix plain tasks (which
-// PostgreSQL claims in one statement) and tasks that need the C++ side of
-// the claim (requirements, resources, dependencies).
+// PostgreSQL claims in one statement, resources included) and tasks that
+// need the C++ side of the claim (requirements, dependencies).
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -56,6 +56,39 @@ TEST_P(StoreClaim, MixedQueueIsClaimedInPriorityOrder) {
   TaskId a = dispatch(with_priority(1));
   TaskId b = dispatch(with_priority(2));
   EXPECT_EQ(claim_ids(amd64_, 10), (std::vector<TaskId>{b, a}));
+}
+
+TEST_P(StoreClaim, TasksClaimedTogetherHoldTheirResources) {
+  auto holding = [](std::vector<std::string> exclusive, std::vector<std::string> shared,
+                    int priority = 0) {
+    TaskSpec spec = with_priority(priority);
+    spec.exclusive_resources = std::move(exclusive);
+    spec.shared_resources = std::move(shared);
+    return spec;
+  };
+  TaskId a = dispatch(holding({"r1"}, {}));
+  TaskId b = dispatch(holding({"r1"}, {}));  // behind a on r1
+  TaskId c = dispatch(holding({"r2"}, {"r3"}));
+  TaskId d = dispatch(holding({}, {"r3"}));
+  TaskId plain = dispatch(function_task());
+  auto claimed = store_->claim(amd64_, 10);
+  std::vector<TaskId> ids;
+  for (const auto& t : claimed) ids.push_back(t.id);
+  EXPECT_EQ(ids, (std::vector<TaskId>{a, c, d, plain}));
+  // The claimed tasks hold their resources as running ones: a later task
+  // of higher priority, whose place in the queues is ahead of theirs,
+  // still waits for them.
+  TaskId urgent_r2 = dispatch(holding({"r2"}, {}, 10));
+  TaskId urgent_r3 = dispatch(holding({"r3"}, {}, 10));
+  EXPECT_TRUE(claim_ids(amd64_, 10).empty());
+  // Ending a and c frees r1 and r2; d still shares r3.
+  std::vector<Completion> done;
+  for (const auto& t : claimed)
+    if (t.id == a || t.id == c)
+      done.push_back({t.id, t.fence, TaskState::Completed, nullptr, nullptr, std::nullopt});
+  store_->complete(done);
+  EXPECT_EQ(claim_ids(amd64_, 10), (std::vector<TaskId>{urgent_r2, b}));
+  EXPECT_EQ(task(urgent_r3).state, TaskState::Waiting);
 }
 
 TEST_P(StoreClaim, TasksAWorkerCannotRunStayForOthersWithoutBlockingPlainOnes) {

@@ -16,16 +16,19 @@ constexpr int kClaimPage = 256;
 
 // A row needs nothing of the C++ side of the claim (is_plain), on PostgreSQL.
 const char* const kPlainRow =
-    "(t.resources = '{\"exclusive\": [], \"shared\": []}'::jsonb AND t.depends_on = "
-    "'[]'::jsonb AND jsonb_strip_nulls(t.requirements - 'worker_type') IN ('{}'::jsonb, "
-    "'{\"versions\": {}}'::jsonb))";
+    "(t.depends_on = '[]'::jsonb AND jsonb_strip_nulls(t.requirements - 'worker_type') IN "
+    "('{}'::jsonb, '{\"versions\": {}}'::jsonb))";
 
 // One statement: the worker row FOR SHARE (as send_worker_online), a page of
 // eligible rows FOR UPDATE SKIP LOCKED (as claim_matched's first page), and
 // an UPDATE ... RETURNING of its plain rows up to the first one that is not
-// (priority order holds: nothing behind that row is taken). The last column
-// says whether the page met such a row; the row of NULL task columns is
-// there when nothing was taken, so that column always arrives.
+// (priority order holds: nothing behind that row is taken); the resource
+// rows of the tasks taken become active (as ResourceQueue::activate: eligible
+// tasks never conflict, so this frees or blocks no one else). "= ANY(ARRAY(
+// ...))" keeps that UPDATE on the primary key's task_id prefix, whatever the
+// planner guesses of the page's size. The last column says whether the page
+// met a row that is not plain; the row of NULL task columns is there when
+// nothing was taken, so that column always arrives.
 std::string plain_claim_sql() {
   return std::string(
              "WITH w AS (SELECT id FROM taskengine_workers WHERE id = $3 AND online FOR SHARE), "
@@ -44,7 +47,9 @@ std::string plain_claim_sql() {
          "EXISTS (SELECT 1 FROM stop s WHERE s.priority > p.priority OR (s.priority = "
          "p.priority AND s.id < p.id)) RETURNING " +
          task_columns("t.") +
-         ") SELECT taken.*, EXISTS (SELECT 1 FROM stop) FROM (SELECT 1) one LEFT JOIN taken "
+         "), active AS (UPDATE taskengine_task_resources r SET holder = 'active' WHERE "
+         "r.task_id = ANY(ARRAY(SELECT id FROM taken))) "
+         "SELECT taken.*, EXISTS (SELECT 1 FROM stop) FROM (SELECT 1) one LEFT JOIN taken "
          "ON TRUE";
 }
 

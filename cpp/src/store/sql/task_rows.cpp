@@ -31,8 +31,8 @@ bool has_resources(const Task& task) {
 
 bool is_plain(const Task& task) {
   const Requirements& req = task.requirements;
-  return !has_resources(task) && task.depends_on.empty() && !req.architecture &&
-         !req.task_version && (req.versions.is_null() || req.versions.empty());
+  return task.depends_on.empty() && !req.architecture && !req.task_version &&
+         (req.versions.is_null() || req.versions.empty());
 }
 
 Json parse_json(const std::optional<std::string>& text) {

@@ -15,10 +15,11 @@ std::string task_columns(const std::string& prefix = "");
 Task task_from_row(const Row& row);
 
 bool has_resources(const Task& task);
-// Claimable without the C++ side of the claim: no resources to activate,
-// no dependencies whose results to substitute, and no requirements beyond
-// the worker type (which the claim's WHERE matches). The one-statement
-// claim (claim_plain) tests the same on the row, in SQL.
+// Claimable without the C++ side of the claim: no dependencies whose
+// results to substitute, and no requirements beyond the worker type (which
+// the claim's WHERE matches). Resources do not count: the one-statement
+// claim (claim_plain) activates them itself, and tests the same on the row,
+// in SQL.
 bool is_plain(const Task& task);
 
 // A JSON column's value; NULL or empty: null.
