@@ -3,6 +3,7 @@
 #include <string>
 
 #include "store/sql/array_param.hpp"
+#include "store/sql/task_rows.hpp"
 
 namespace taskengine::sql {
 namespace {
@@ -28,34 +29,29 @@ const std::string kRowEndSql =
 // bulk; 512 rows 9.5 µs each in bulk).
 constexpr std::size_t kBulkFrom = 4;
 
-Value json_or_null(const Json& j) {
-  if (j.is_null()) return std::monostate{};
-  return j.dump();
-}
-
 std::string json_array(const std::vector<EndingRows::Row>& rows,
-                       const Json EndingRows::Row::*field) {
+                       const Json* EndingRows::Row::*field) {
   std::string out = "[";
   for (const auto& row : rows) {
     if (out.size() > 1) out += ',';
-    out += (row.*field).dump();
+    out += (row.*field)->dump();
   }
   return out + ']';
 }
 
 }  // namespace
 
-void EndingRows::add(TaskId id, TaskState state, Json result, Json error,
+void EndingRows::add(TaskId id, TaskState state, const Json& result, const Json& error,
                      std::optional<std::string> reason) {
-  rows_.push_back({id, state, std::move(result), std::move(error), std::move(reason)});
+  rows_.push_back({id, state, &result, &error, std::move(reason)});
 }
 
 void EndingRows::send() {
   if (session_.dialect() == Dialect::Sqlite || rows_.size() < kBulkFrom) {
     for (const auto& row : rows_)
-      session_.send(kRowEndSql, {row.id, std::string(to_string(row.state)), finished_at_,
-                                 json_or_null(row.result), json_or_null(row.error),
-                                 optional_value(row.reason)});
+      session_.send(kRowEndSql,
+                    {row.id, std::string(to_string(row.state)), finished_at_,
+                     json_value(*row.result), json_value(*row.error), optional_value(row.reason)});
   } else {
     ArrayParam ids, states, reasons;
     for (const auto& row : rows_) {

@@ -18,16 +18,19 @@ namespace taskengine::sql {
 // statement costs no round trip: one UPDATE per row, as do small batches.
 class EndingRows {
  public:
+  // `result` and `error` point into the caller's completions, which must
+  // outlive send(): results are not copied on the worker's hottest path.
   struct Row {
     TaskId id;
     TaskState state;
-    Json result;  // null: SQL NULL, as every other write of it
-    Json error;
+    const Json* result;  // null JSON: SQL NULL, as every other write of it
+    const Json* error;
     std::optional<std::string> reason;
   };
 
   EndingRows(Session& session, Micros finished_at) : session_(session), finished_at_(finished_at) {}
-  void add(TaskId id, TaskState state, Json result, Json error, std::optional<std::string> reason);
+  void add(TaskId id, TaskState state, const Json& result, const Json& error,
+           std::optional<std::string> reason);
   // Sends what was added, pipelined: answered with the transaction's next
   // query or its commit. Nothing added: nothing sent.
   void send();

@@ -60,11 +60,6 @@ WorkerInfo worker_from_row(const Row& row) {
   return w;
 }
 
-Value json_value(const Json& j) {
-  if (j.is_null()) return std::monostate{};
-  return j.dump();
-}
-
 std::vector<TaskId> task_ids(const std::vector<Task>& tasks) {
   std::vector<TaskId> ids;
   ids.reserve(tasks.size());
@@ -601,7 +596,8 @@ std::vector<bool> SqlStore::complete(const std::vector<Completion>& completions)
     if (task.state == TaskState::Canceling) final_state = TaskState::Canceled;
     std::optional<std::string> reason = c.reason;
     if (final_state == TaskState::Canceled && !reason) reason = "canceled";
-    ending.add(task.id, final_state, final_state == TaskState::Canceled ? Json(nullptr) : c.result,
+    static const Json kNoResult;  // a canceled attempt stores none
+    ending.add(task.id, final_state, final_state == TaskState::Canceled ? kNoResult : c.result,
                c.error, reason);
     if (has_resources(task)) released.push_back(wants_of(task));
     finished.push_back(task.id);

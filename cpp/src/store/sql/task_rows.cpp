@@ -40,6 +40,11 @@ Json parse_json(const std::optional<std::string>& text) {
   return Json::parse(*text);
 }
 
+Value json_value(const Json& j) {
+  if (j.is_null()) return std::monostate{};
+  return j.dump();
+}
+
 Task task_from_row(const Row& row) {
   Task t;
   t.id = row.integer(0);

@@ -24,5 +24,7 @@ bool is_plain(const Task& task);
 
 // A JSON column's value; NULL or empty: null.
 Json parse_json(const std::optional<std::string>& text);
+// The reverse: null is stored as SQL NULL.
+Value json_value(const Json& j);
 
 }  // namespace taskengine::sql
