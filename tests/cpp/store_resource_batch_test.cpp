@@ -116,6 +116,42 @@ TEST_P(StoreResourceBatch, ClaimedBatchHoldsItsResourcesAgainstLaterTasks) {
   EXPECT_EQ(task(shared_b).state, TaskState::Waiting);
 }
 
+TEST_P(StoreResourceBatch, ChangesOfManyResourcesFindEachResourcesNextHolder) {
+  // One change reads the states of many resources in chunks of padded
+  // statements (past 16 names, to multiples of 16; at most 256 each): each
+  // size below lands on a different text and chunking. Per resource, the
+  // task dispatched second is ahead by priority (priorities -3..3, so queue
+  // ranks of both signs), and a shared task waits behind both.
+  for (int count : {17, 100, 300}) {
+    SCOPED_TRACE("resources: " + std::to_string(count));
+    std::vector<TaskSpec> specs;
+    for (int i = 0; i < count; ++i) {
+      std::string resource = "r" + std::to_string(count) + "-" + std::to_string(i);
+      int priority = i % 7 - 3;
+      specs.push_back(wanting({resource}, {}, priority - 1));
+      specs.push_back(wanting({resource}, {}, priority));
+      specs.push_back(wanting({}, {resource}, priority - 2));
+    }
+    std::vector<TaskId> id = store_->dispatch(specs);
+    auto every = [&](int which) {
+      std::vector<TaskId> out;
+      for (int i = 0; i < count; ++i) out.push_back(id[3 * i + which]);
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    std::vector<Task> heads = claim(1000);
+    EXPECT_EQ(ids(heads), every(1));
+    complete_all(heads);
+    std::vector<Task> seconds = claim(1000);
+    EXPECT_EQ(ids(seconds), every(0));
+    complete_all(seconds, TaskState::Failed);
+    std::vector<Task> shared = claim(1000);
+    EXPECT_EQ(ids(shared), every(2));
+    complete_all(shared);
+    EXPECT_TRUE(claim(1000).empty());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreResourceBatch, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <charconv>
 
+#include "store/sql/array_param.hpp"
+#include "taskengine/errors.hpp"
 #include "taskengine/json.hpp"
 
 namespace taskengine::sql {
@@ -16,19 +19,36 @@ using scheduler::ResourceState;
 
 // Statements with an id list are cut into chunks of this many parameters.
 constexpr std::size_t kIdChunk = 500;
-// Resources per state read: padded to a power of two up to this, so a
-// session prepares at most 9 texts of it.
-constexpr std::size_t kMaxStatesLog2 = 8;
+// Resources per state read, at most. A read of fewer is padded (with its
+// last name) to a power of two up to kStatesStep, then to a multiple of it:
+// a session prepares at most 20 texts of it, and past 16 names at most 15
+// are padding (each one more set of probes; a power of two padded 100 to
+// 128).
+constexpr std::size_t kMaxStates = 256;
+constexpr std::size_t kStatesStep = 16;
+constexpr std::size_t kStateTexts = 4 + kMaxStates / kStatesStep;
+
+std::size_t padded_states(std::size_t count) {
+  if (count <= kStatesStep) return std::bit_ceil(count);
+  return (count + kStatesStep - 1) / kStatesStep * kStatesStep;
+}
+
+// The index of a padded count among the texts: 1, 2, 4, 8, then 16, 32, ...
+std::size_t state_text_index(std::size_t padded) {
+  if (padded < kStatesStep) return static_cast<std::size_t>(std::countr_zero(padded));
+  return 3 + padded / kStatesStep;
+}
 
 // The state of a list of resources in one statement: per resource, its
 // strongest active holder and the first waiting holder of each kind, each a
 // LIMIT 1 probe of the index (resource, holder, exclusive, queue_rank,
 // task_id), in queue order. Nothing reads a queue past its head, whatever
-// its length. Columns: resource, active exclusive (NULL: none), then rank
-// and task of the first waiting exclusive and shared holder. SQLite's
-// scalar subqueries return one column each, so a place is two probes of
-// the same index entry (5 per resource); PostgreSQL's LATERAL joins read
-// each place once (3).
+// its length. Columns: resource, active exclusive (NULL: none), then the
+// place of the first waiting exclusive and shared holder. PostgreSQL's
+// LATERAL joins return a place as its rank and task; SQLite's scalar
+// subqueries return one column each, so there a place is one text,
+// "rank task" (one probe of the index entry instead of two: 3 probes per
+// resource, not 5).
 std::string build_state_sql(Dialect dialect, std::size_t resources) {
   std::string values = " FROM (VALUES ";
   for (std::size_t i = 1; i <= resources; ++i)
@@ -51,21 +71,21 @@ std::string build_state_sql(Dialect dialect, std::size_t resources) {
            ") s ON TRUE";
   std::string sql = "SELECT r.column1, (SELECT a.exclusive " + active + ")";
   for (const char* exclusive : {"TRUE", "FALSE"})
-    sql += ", (" + first("q.queue_rank", exclusive) + "), (" + first("q.task_id", exclusive) + ")";
+    sql += ", (" + first("q.queue_rank || ' ' || q.task_id", exclusive) + ")";
   return sql + values;
 }
 
-const std::string& state_sql(Dialect dialect, std::size_t log2) {
-  using Texts = std::array<std::string, kMaxStatesLog2 + 1>;
+const std::string& state_sql(Dialect dialect, std::size_t padded) {
+  using Texts = std::array<std::string, kStateTexts>;
   auto build = [](Dialect d) {
     Texts out;
-    for (std::size_t k = 0; k <= kMaxStatesLog2; ++k)
-      out[k] = build_state_sql(d, std::size_t{1} << k);
+    for (std::size_t n = 1; n <= kMaxStates; n = padded_states(n + 1))
+      out.at(state_text_index(n)) = build_state_sql(d, n);
     return out;
   };
   static const Texts sqlite = build(Dialect::Sqlite);
   static const Texts postgres = build(Dialect::Postgres);
-  return (dialect == Dialect::Postgres ? postgres : sqlite).at(log2);
+  return (dialect == Dialect::Postgres ? postgres : sqlite).at(state_text_index(padded));
 }
 
 // Whether any queued shared holder can lie in `range`: none does when the
@@ -74,23 +94,32 @@ bool may_hold_shared(const ResourceState& state, const PlaceRange& range) {
   return state.first_shared && (!range.to || *state.first_shared < *range.to);
 }
 
-std::optional<QueuePlace> place_at(const Row& row, std::size_t column) {
+// The place of a state read's `n`th holder column (0: exclusive, 1: shared).
+std::optional<QueuePlace> place_at(Dialect dialect, const Row& row, std::size_t n) {
+  if (dialect == Dialect::Postgres) {
+    std::size_t column = 2 + 2 * n;
+    if (row.is_null(column)) return std::nullopt;
+    return QueuePlace{row.integer(column), row.integer(column + 1)};
+  }
+  std::size_t column = 2 + n;
   if (row.is_null(column)) return std::nullopt;
-  return QueuePlace{row.integer(column), row.integer(column + 1)};
+  std::string text = row.text(column);
+  QueuePlace place;
+  const char* end = text.data() + text.size();
+  auto rank = std::from_chars(text.data(), end, place.rank);
+  auto task = rank.ec == std::errc() && rank.ptr != end && *rank.ptr == ' '
+                  ? std::from_chars(rank.ptr + 1, end, place.task)
+                  : std::from_chars_result{rank.ptr, std::errc::invalid_argument};
+  if (task.ec != std::errc() || task.ptr != end)
+    throw StoreError("unreadable queue place '" + text + "' in taskengine_task_resources");
+  return place;
 }
 
-// Row keys (task_id, resource) per statement: padded to a power of two up
-// to this, so a session prepares at most 9 texts of each statement.
-constexpr std::size_t kMaxKeysLog2 = 8;
-
-std::vector<std::pair<TaskId, std::string>> keys_of(
-    const std::vector<ResourceQueue::Wants>& tasks) {
-  std::vector<std::pair<TaskId, std::string>> keys;
-  for (const auto& task : tasks) {
-    for (const auto& resource : task.exclusive) keys.emplace_back(task.id, resource);
-    for (const auto& resource : task.shared) keys.emplace_back(task.id, resource);
-  }
-  return keys;
+std::vector<TaskId> ids_of(const std::vector<ResourceQueue::Wants>& tasks) {
+  std::vector<TaskId> ids;
+  ids.reserve(tasks.size());
+  for (const auto& task : tasks) ids.push_back(task.id);
+  return ids;
 }
 
 }  // namespace
@@ -148,30 +177,30 @@ void ResourceQueue::enqueue(TaskId id) {
 }
 
 void ResourceQueue::activate(const std::vector<Wants>& tasks) {
-  send_for_rows("UPDATE taskengine_task_resources SET holder = 'active'", keys_of(tasks));
+  send_for_tasks("UPDATE taskengine_task_resources SET holder = 'active'", ids_of(tasks));
 }
 
-void ResourceQueue::send_for_rows(const std::string& sql, const std::vector<RowKey>& keys) {
-  // Each row by its whole primary key, as ORed pairs: both planners then
-  // probe the key once per row even without statistics (autovacuum may be
-  // off), where `task_id IN (...)` alone is estimated as most of the table
-  // and scanned.
-  constexpr std::size_t kChunk = std::size_t{1} << kMaxKeysLog2;
-  for (std::size_t start = 0; start < keys.size(); start += kChunk) {
-    std::size_t count = std::min(kChunk, keys.size() - start);
-    std::size_t padded = std::bit_ceil(count);
-    Params params;
-    params.reserve(2 * padded);
-    std::string where;
-    for (std::size_t i = 0; i < padded; ++i) {
-      const RowKey& key = keys[start + std::min(i, count - 1)];
-      params.emplace_back(key.first);
-      params.emplace_back(key.second);
-      where += (i ? " OR (task_id = $" : "(task_id = $") + std::to_string(2 * i + 1) +
-               " AND resource = $" + std::to_string(2 * i + 2) + ")";
-    }
-    session_.send(sql + " WHERE " + where, params);
+void ResourceQueue::send_for_tasks(const std::string& sql, const std::vector<TaskId>& ids) {
+  if (ids.empty()) return;
+  // All rows of the tasks (those of their row's lists), by the primary
+  // key's task_id prefix: one probe per task, where naming each row by its
+  // whole key as ORed pairs cost SQLite a third more per row. PostgreSQL
+  // takes the ids as one array (one text to prepare however many there
+  // are), behind ARRAY(SELECT unnest(...)): as the result of a subquery the
+  // planner does not guess its length, and scans the key's prefix. Given
+  // the array itself, it plans each execution with that array's contents,
+  // and on a table not analyzed yet estimates 100 ids as half the table:
+  // a sequential scan, 12 ms per statement at 200k rows.
+  if (session_.dialect() == Dialect::Postgres) {
+    ArrayParam array;
+    for (TaskId id : ids) array.add_integer(id);
+    session_.send(sql + " WHERE task_id = ANY(ARRAY(SELECT unnest($1::bigint[])))", {array.take()});
+    return;
   }
+  for_id_chunks(ids, kIdChunk, [&](Params chunk) {
+    std::string in = padded_in_list(chunk, chunk.size());
+    session_.send(sql + " WHERE task_id IN (" + in + ")", chunk);
+  });
 }
 
 void ResourceQueue::remove(TaskId id) {
@@ -189,7 +218,7 @@ void ResourceQueue::release(const std::vector<Wants>& tasks) {
     for (const auto& resource : task.shared) rows.push_back({resource, false, "active"});
   }
   if (rows.empty()) return;
-  change(rows, [&] { send_for_rows("DELETE FROM taskengine_task_resources", keys_of(tasks)); }, {});
+  change(rows, [&] { send_for_tasks("DELETE FROM taskengine_task_resources", ids_of(tasks)); }, {});
 }
 
 std::vector<ResourceQueue::Row> ResourceQueue::rows_of(TaskId id) {
@@ -278,23 +307,21 @@ std::map<std::string, ResourceState> ResourceQueue::read_states(
     const std::set<std::string>& resources) {
   std::map<std::string, ResourceState> states;
   std::vector<std::string> names(resources.begin(), resources.end());
-  constexpr std::size_t kChunk = std::size_t{1} << kMaxStatesLog2;
-  for (std::size_t start = 0; start < names.size(); start += kChunk) {
-    std::size_t count = std::min(kChunk, names.size() - start);
-    std::size_t padded = std::bit_ceil(count);
+  for (std::size_t start = 0; start < names.size(); start += kMaxStates) {
+    std::size_t count = std::min(kMaxStates, names.size() - start);
+    std::size_t padded = padded_states(count);
     Params params;
     params.reserve(padded);
     for (std::size_t i = 0; i < padded; ++i)
       params.emplace_back(names[start + std::min(i, count - 1)]);
-    for (const auto& row :
-         session_.query(state_sql(session_.dialect(), std::countr_zero(padded)), params)) {
+    for (const auto& row : session_.query(state_sql(session_.dialect(), padded), params)) {
       ResourceState& state = states[row.text(0)];
       if (!row.is_null(1)) {
         state.active_any = true;
         state.active_exclusive = row.boolean(1);
       }
-      state.first_exclusive = place_at(row, 2);
-      state.first_shared = place_at(row, 4);
+      state.first_exclusive = place_at(session_.dialect(), row, 0);
+      state.first_shared = place_at(session_.dialect(), row, 1);
     }
   }
   return states;

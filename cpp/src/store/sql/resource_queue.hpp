@@ -88,10 +88,9 @@ class ResourceQueue {
   Pending send_holders_in(const std::string& resource, const scheduler::PlaceRange& range);
   std::map<TaskId, Candidate> candidates_of(const std::set<TaskId>& ids);
   void set_eligible(const std::vector<TaskId>& ids, bool eligible);
-  // A statement over task resource rows named by primary key, `sql` up to
-  // its WHERE: one per chunk of rows, sent ahead.
-  using RowKey = std::pair<TaskId, std::string>;
-  void send_for_rows(const std::string& sql, const std::vector<RowKey>& keys);
+  // A statement over all resource rows of the tasks, `sql` up to its WHERE,
+  // sent ahead.
+  void send_for_tasks(const std::string& sql, const std::vector<TaskId>& ids);
 
   Session& session_;
   std::set<std::string>& became_ready_;
