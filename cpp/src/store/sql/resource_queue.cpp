@@ -107,11 +107,12 @@ std::optional<QueuePlace> place_at(Dialect dialect, const Row& row, std::size_t 
   QueuePlace place;
   const char* end = text.data() + text.size();
   auto rank = std::from_chars(text.data(), end, place.rank);
-  auto task = rank.ec == std::errc() && rank.ptr != end && *rank.ptr == ' '
-                  ? std::from_chars(rank.ptr + 1, end, place.task)
-                  : std::from_chars_result{rank.ptr, std::errc::invalid_argument};
-  if (task.ec != std::errc() || task.ptr != end)
-    throw StoreError("unreadable queue place '" + text + "' in taskengine_task_resources");
+  bool read = rank.ec == std::errc() && rank.ptr != end && *rank.ptr == ' ';
+  if (read) {
+    auto task = std::from_chars(rank.ptr + 1, end, place.task);
+    read = task.ec == std::errc() && task.ptr == end;
+  }
+  if (!read) throw StoreError("unreadable queue place '" + text + "' in taskengine_task_resources");
   return place;
 }
 
